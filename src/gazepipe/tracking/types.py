@@ -1,0 +1,38 @@
+"""What crosses the process boundary for the tracker: the session's hints in, the frame's measurements out."""
+
+from __future__ import annotations
+
+import msgspec
+
+Point = tuple[float, float]
+Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+
+
+class TrackHints(msgspec.Struct, frozen=True):
+    """Per-session state the front sends with each frame, so that any worker can take any frame."""
+
+    face_box: Box | None = None
+    thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
+    detect: bool = False  # run the full-frame face detector even when a face box is known
+
+
+class TrackOutput(msgspec.Struct):
+    """One frame's measurements, in the coordinates of the frame as the client sent it."""
+
+    face_found: bool = False
+    face_box: Box | None = None
+    detector_ran: bool = False
+    landmarks: list[Point] | None = None  # the 68 points
+    pupil_left: Point | None = None  # image-left eye, points 36-41
+    pupil_right: Point | None = None  # image-right eye, points 42-47
+    pupil_left_confidence: float = 0.0
+    pupil_right_confidence: float = 0.0
+    pupil_left_reason: str | None = None  # why there is no pupil: "no_face", "eye_closed", "no_blob", ...
+    pupil_right_reason: str | None = None
+    horizontal_ratio: float | None = None  # 0.0 pupil at the image-left corner .. 1.0 at the image-right corner
+    vertical_ratio: float | None = None  # 0.0 at the upper lid .. 1.0 at the lower lid
+    eye_openness_left: float | None = None
+    eye_openness_right: float | None = None
+    eyes_closed: bool = False
+    head_pose: tuple[float, float, float] | None = None  # yaw, pitch, roll in degrees
+    threshold_observed: tuple[float | None, float | None] = (None, None)  # each eye's best threshold on this frame
