@@ -1,0 +1,51 @@
+"""Settings, read once from `GAZEPIPE_*` environment variables; every limit the service enforces lives here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service configuration. Field `foo_bar` is read from `GAZEPIPE_FOO_BAR`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    socket: str = ""  # the front's Unix socket for workers; default derived from the port
+    ring_slots: int = 64
+    slot_pixels: int = 1280 * 1024  # decoded greyscale pixels per ring slot; larger frames decode scaled down
+    max_frame_side: int = 4096  # JPEG width or height above this is refused before decoding
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_in_flight: int = 2  # frames per session inside workers at once
+    stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked
+    in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
+    max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as overloaded
+    max_connections_per_client: int = 32
+    max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
+    idle_timeout_s: float = 60.0
+    detect_every_s: float = 2.0  # run the full-frame detector this often even while the face box is tracked
+    allowed_origins: str = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+    token: str = ""  # when set, clients must pass ?token=... to /ws/gaze
+    log_json: bool = False
+
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.socket or f"/tmp/gazepipe-{self.port}.sock")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        defaults = cls()
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"GAZEPIPE_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(getattr(defaults, f.name))
+            if kind is bool:
+                values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            else:
+                values[f.name] = kind(raw)
+        return cls(**values)  # type: ignore[arg-type]

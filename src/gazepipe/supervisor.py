@@ -1,0 +1,82 @@
+"""Starts N tracker workers and restarts any that exits, so that one crash never stops the service.
+
+A Procfile launcher stops everything when one of its processes exits; this supervisor is the one process it
+sees, and it keeps the workers alive underneath.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import signal
+import time
+from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
+
+from gazepipe import worker
+from gazepipe.config import Settings
+
+log = logging.getLogger("gazepipe.supervisor")
+_spawn = multiprocessing.get_context("spawn")
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: BaseProcess
+    started: float
+    restarts: int = 0
+    quick_failures: int = 0
+
+
+def _start(settings: Settings, index: int, restarts: int) -> BaseProcess:
+    process = _spawn.Process(target=worker.run, args=(settings, index, restarts), name=f"gazepipe-worker-{index}")
+    process.start()
+    return process
+
+
+def supervise(settings: Settings) -> None:
+    """Runs until SIGTERM or SIGINT, then stops the workers."""
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    slots = [_Slot(i, _start(settings, i, 0), time.monotonic()) for i in range(settings.workers)]
+    log.info("started %d tracker workers", len(slots))
+    while not stopping:
+        time.sleep(0.1)
+        for slot in slots:
+            if slot.process.is_alive() or stopping:
+                continue
+            # A worker that dies right after starting would otherwise spin: back off while it keeps failing.
+            lived = time.monotonic() - slot.started
+            slot.quick_failures = slot.quick_failures + 1 if lived < 2.0 else 0
+            delay = min(5.0, 0.1 * 2 ** slot.quick_failures) if slot.quick_failures else 0.0
+            log.warning("worker %d (pid %s) exited with %s; restarting in %.1f s",
+                        slot.index, slot.process.pid, slot.process.exitcode, delay)
+            time.sleep(delay)
+            slot.restarts += 1
+            slot.process = _start(settings, slot.index, slot.restarts)
+            slot.started = time.monotonic()
+    for slot in slots:
+        slot.process.terminate()
+    for slot in slots:
+        slot.process.join(timeout=5)
+        if slot.process.is_alive():
+            slot.process.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run gazepipe's tracker workers under a supervisor.")
+    parser.add_argument("--workers", type=int, help="number of worker processes (default: GAZEPIPE_WORKERS or one per core)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if args.workers:
+        settings = replace(settings, workers=args.workers)
+    supervise(settings)

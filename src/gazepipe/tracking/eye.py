@@ -1,0 +1,85 @@
+"""One eye: its six contour points, a crop aligned to the corner axis at a fixed scale, and its openness."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LEFT_POINTS = slice(36, 42)  # image-left eye (the subject's right eye)
+RIGHT_POINTS = slice(42, 48)
+
+# The crop maps the corner-to-corner span onto EYE_WIDTH pixels: small faces are upsampled, near faces shrunk, so
+# that the pupil search works at one scale.
+EYE_WIDTH = 40
+MARGIN_X = 0.25  # of the corner span, beside each corner
+HALF_HEIGHT = 0.45  # of the corner span, above and below the corner axis
+# Pixels outside the frame are painted this bright so that they never look like an iris.
+OUTSIDE_VALUE = 255
+
+
+class Eye:
+    """An eye in a frame, with its crop in eye coordinates: x along the corner axis from the image-left corner
+    (at x = MARGIN_X * EYE_WIDTH), y across it, downwards in the image."""
+
+    def __init__(self, grey: np.ndarray, points: np.ndarray) -> None:
+        self.points = points  # (6, 2): the image-left corner, two upper-lid points, the other corner, two lower
+        left, right = points[0], points[3]
+        axis = right - left
+        self.span = float(np.hypot(*axis))
+        scale = EYE_WIDTH / max(self.span, 1e-6)
+        cos, sin = axis / max(self.span, 1e-6)
+        width = round(EYE_WIDTH * (1 + 2 * MARGIN_X))
+        height = round(2 * HALF_HEIGHT * EYE_WIDTH)
+        origin = np.array([MARGIN_X * EYE_WIDTH, height / 2.0])
+        rotation = scale * np.array([[cos, sin], [-sin, cos]])
+        # frame -> crop: rotate the corner axis onto x, scale, and put the image-left corner at `origin`
+        self.to_crop = np.hstack([rotation, (origin - rotation @ left)[:, None]])
+        self.to_frame = cv2.invertAffineTransform(self.to_crop)
+        self.crop = cv2.warpAffine(grey, self.to_crop, (width, height), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=OUTSIDE_VALUE)
+        self.crop_points = self.map_to_crop(points)
+        self.inside_frame = self._inside_frame(grey.shape)
+
+    def map_to_crop(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.to_crop[:, :2].T + self.to_crop[:, 2]
+
+    def map_to_frame(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.to_frame[:, :2].T + self.to_frame[:, 2]
+
+    def _inside_frame(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Which crop pixels come from inside the frame (the rest is border fill)."""
+        h, w = self.crop.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        frame = self.map_to_frame(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
+        ok = (frame[:, 0] >= 0) & (frame[:, 0] <= shape[1] - 1) & (frame[:, 1] >= 0) & (frame[:, 1] <= shape[0] - 1)
+        return ok.reshape(h, w)
+
+    def polygon_mask(self, grow: int = 1) -> np.ndarray:
+        """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits slightly inside the lids)."""
+        mask = np.zeros(self.crop.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)
+        if grow:
+            mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        return mask.astype(bool) & self.inside_frame
+
+    def lids_at(self, x: float) -> tuple[float, float]:
+        """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
+        p = self.crop_points
+        upper = p[[0, 1, 2, 3]]
+        lower = p[[0, 5, 4, 3]]
+        return (float(np.interp(x, upper[:, 0], upper[:, 1])), float(np.interp(x, lower[:, 0], lower[:, 1])))
+
+    @property
+    def aspect_ratio(self) -> float:
+        """The landmark eye aspect ratio: mean lid distance over the corner span (open eyes about 0.25-0.35)."""
+        p = self.points
+        lids = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+        return float(lids / (2.0 * max(self.span, 1e-6)))
+
+    @property
+    def visible_share(self) -> float:
+        """The share of the eye opening that lies inside the frame."""
+        full = np.zeros(self.crop.shape, np.uint8)
+        cv2.fillPoly(full, [np.round(self.crop_points).astype(np.int32)], 1)
+        total = int(full.sum())
+        return float((full.astype(bool) & self.inside_frame).sum() / total) if total else 0.0

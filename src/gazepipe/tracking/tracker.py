@@ -1,0 +1,90 @@
+"""GazeTracker: one greyscale frame and the session's hints in, the frame's measurements out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gazepipe.tracking import eye_state
+from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+from gazepipe.tracking.face import FaceFinder, box_from_landmarks
+from gazepipe.tracking.headpose import head_pose
+from gazepipe.tracking.pupil import Pupil, locate
+from gazepipe.tracking.types import Point, TrackHints, TrackOutput
+
+
+class GazeTracker:
+    """Loads dlib's detector and predictor once; `track` keeps no reference to the frame it was given."""
+
+    def __init__(self, predictor_path: Path | str) -> None:
+        self._faces = FaceFinder(predictor_path)
+
+    def track(self, grey: np.ndarray, hints: TrackHints | None = None) -> TrackOutput:
+        hints = hints or TrackHints()
+        landmarks: np.ndarray | None = None
+        detector_ran = False
+        if hints.face_box is not None and not hints.detect:
+            followed = self._faces.follow(grey, hints.face_box)
+            if followed is not None:
+                landmarks = followed[0]
+        if landmarks is None:
+            detector_ran = True
+            box = self._faces.detect(grey)
+            if box is None:
+                return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
+            landmarks = self._faces.landmarks(grey, box)
+
+        eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
+        closed = [eye_state.is_closed(e) for e in eyes]
+        eyes_closed = all(closed)
+        thresholds = hints.thresholds or (None, None)
+        pupils = [
+            Pupil(None, 0.0, "eye_closed", None) if eyes_closed else locate(e, t)
+            for e, t in zip(eyes, thresholds, strict=True)
+        ]
+        horizontal, vertical = _ratios(eyes, pupils)
+        frame_points: list[Point | None] = [
+            None if p.centre is None else _point(e.map_to_frame(np.array([p.centre]))[0])
+            for e, p in zip(eyes, pupils, strict=True)
+        ]
+        return TrackOutput(
+            face_found=True,
+            face_box=box_from_landmarks(landmarks),
+            detector_ran=detector_ran,
+            landmarks=[_point(p) for p in landmarks],
+            pupil_left=frame_points[0],
+            pupil_right=frame_points[1],
+            pupil_left_confidence=pupils[0].confidence,
+            pupil_right_confidence=pupils[1].confidence,
+            pupil_left_reason=pupils[0].reason,
+            pupil_right_reason=pupils[1].reason,
+            horizontal_ratio=horizontal,
+            vertical_ratio=vertical,
+            eye_openness_left=eye_state.openness(eyes[0]),
+            eye_openness_right=eye_state.openness(eyes[1]),
+            eyes_closed=eyes_closed,
+            head_pose=head_pose(landmarks, (grey.shape[1], grey.shape[0])),
+            threshold_observed=(pupils[0].threshold, pupils[1].threshold),
+        )
+
+
+def _point(p: np.ndarray) -> Point:
+    return (float(p[0]), float(p[1]))
+
+
+def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, float | None]:
+    """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids."""
+    horizontal: list[float] = []
+    vertical: list[float] = []
+    for eye, pupil in zip(eyes, pupils, strict=True):
+        if pupil.centre is None:
+            continue
+        x, y = pupil.centre
+        left, right = eye.crop_points[0, 0], eye.crop_points[3, 0]
+        horizontal.append((x - left) / max(right - left, 1e-6))
+        upper, lower = eye.lids_at(x)
+        vertical.append((y - upper) / max(lower - upper, 1e-6))
+    if not horizontal:
+        return None, None
+    return float(np.mean(horizontal)), float(np.mean(vertical))

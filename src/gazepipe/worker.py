@@ -1,0 +1,84 @@
+"""The tracker worker loop: attach the ring, take a job, track the slot's frame, post the result back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from gazepipe import ipc
+from gazepipe.config import Settings
+from gazepipe.model import predictor_path
+from gazepipe.ring import FrameRing
+from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.types import TrackHints, TrackOutput
+
+log = logging.getLogger("gazepipe.worker")
+
+
+def _scale_box(box: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    return (round(x * factor), round(y * factor), round(w * factor), round(h * factor))
+
+
+def _to_frame_coords(out: TrackOutput, scale: float) -> TrackOutput:
+    """Maps measurements on a frame decoded at `scale` back to the pixels of the frame as sent."""
+    if scale == 1.0:
+        return out
+    factor = 1.0 / scale
+
+    def point(p: tuple[float, float] | None) -> tuple[float, float] | None:
+        return None if p is None else (p[0] * factor, p[1] * factor)
+
+    out.face_box = None if out.face_box is None else _scale_box(out.face_box, factor)
+    out.pupil_left = point(out.pupil_left)
+    out.pupil_right = point(out.pupil_right)
+    if out.landmarks is not None:
+        out.landmarks = [(x * factor, y * factor) for x, y in out.landmarks]
+    return out
+
+
+def _to_decoded_hints(hints: TrackHints, scale: float) -> TrackHints:
+    if scale == 1.0 or hints.face_box is None:
+        return hints
+    return TrackHints(face_box=_scale_box(hints.face_box, scale), thresholds=hints.thresholds, detect=hints.detect)
+
+
+def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> None:
+    """Handles jobs from one front connection until it closes."""
+    sock.sendall(ipc.frame(hello))
+    info = ipc.recv_front_message(sock)
+    if not isinstance(info, ipc.RingInfo):
+        raise ConnectionError("front did not send the ring first")
+    ring = FrameRing.attach(info.name, info.slots, info.slot_bytes)
+    log.info("worker %d attached ring %s", hello.worker_index, info.name)
+    try:
+        while True:
+            job = ipc.recv_front_message(sock)
+            if not isinstance(job, ipc.Job):
+                continue
+            started = time.perf_counter()
+            grey = ring.view(job.slot, job.width, job.height)
+            output = tracker.track(grey, _to_decoded_hints(job.hints, job.scale))
+            del grey  # the slot goes back to the front with the answer: keep no view of it
+            output = _to_frame_coords(output, job.scale)
+            track_ms = (time.perf_counter() - started) * 1000.0
+            sock.sendall(ipc.frame(ipc.Done(job.job_id, job.slot, output, track_ms)))
+    finally:
+        ring.close()
+
+
+def run(settings: Settings, worker_index: int, restarts: int) -> None:
+    """Loads the model once, then serves whichever front listens on the socket, reconnecting when it restarts."""
+    tracker = GazeTracker(str(predictor_path()))
+    parent = os.getppid()
+    hello = ipc.Hello(worker_index=worker_index, pid=os.getpid(), restarts=restarts)
+    while os.getppid() == parent:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.connect(str(settings.socket_path))
+                serve_front(sock, tracker, hello)
+        except (FileNotFoundError, ConnectionError, OSError) as exc:
+            log.debug("worker %d waiting for the front: %s", worker_index, exc)
+            time.sleep(0.2)
