@@ -8,8 +8,8 @@ import numpy as np
 LEFT_POINTS = slice(36, 42)  # image-left eye (the subject's right eye)
 RIGHT_POINTS = slice(42, 48)
 
-# The crop maps the corner-to-corner span onto EYE_WIDTH pixels: small faces are upsampled, near faces shrunk, so
-# that the pupil search works at one scale.
+# The crop maps the corner-to-corner span onto EYE_WIDTH pixels: small faces are upsampled, near faces
+# shrunk, so that the pupil search works at one scale.
 EYE_WIDTH = 40
 MARGIN_X = 0.25  # of the corner span, beside each corner
 HALF_HEIGHT = 0.45  # of the corner span, above and below the corner axis
@@ -22,7 +22,8 @@ class Eye:
     (at x = MARGIN_X * EYE_WIDTH), y across it, downwards in the image."""
 
     def __init__(self, grey: np.ndarray, points: np.ndarray) -> None:
-        self.points = points  # (6, 2): the image-left corner, two upper-lid points, the other corner, two lower
+        # (6, 2): the image-left corner, two upper-lid points, the other corner, two lower-lid points
+        self.points = points
         left, right = points[0], points[3]
         axis = right - left
         self.span = float(np.hypot(*axis))
@@ -51,16 +52,17 @@ class Eye:
         h, w = self.crop.shape
         ys, xs = np.mgrid[0:h, 0:w]
         frame = self.map_to_frame(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
-        ok = (frame[:, 0] >= 0) & (frame[:, 0] <= shape[1] - 1) & (frame[:, 1] >= 0) & (frame[:, 1] <= shape[0] - 1)
+        ok = ((frame[:, 0] >= 0) & (frame[:, 0] <= shape[1] - 1)
+              & (frame[:, 1] >= 0) & (frame[:, 1] <= shape[0] - 1))
         return ok.reshape(h, w)
 
     def polygon_mask(self, grow: int = 1) -> np.ndarray:
-        """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits slightly inside the lids)."""
+        """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits inside the lids)."""
         mask = np.zeros(self.crop.shape, np.uint8)
         cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)
-        if grow:
-            mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-        return mask.astype(bool) & self.inside_frame
+        kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+        grown: np.ndarray = cv2.dilate(mask, kernel) if grow else mask
+        return grown.astype(bool) & self.inside_frame
 
     def lids_at(self, x: float) -> tuple[float, float]:
         """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
@@ -71,7 +73,7 @@ class Eye:
 
     @property
     def aspect_ratio(self) -> float:
-        """The landmark eye aspect ratio: mean lid distance over the corner span (open eyes about 0.25-0.35)."""
+        """The landmark eye aspect ratio: mean lid distance over the corner span (open: about 0.25-0.35)."""
         p = self.points
         lids = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
         return float(lids / (2.0 * max(self.span, 1e-6)))

@@ -19,8 +19,8 @@ LANDMARKS = [30, 8, 36, 45, 48, 54]
 
 
 def head_pose(points: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float, float] | None:
-    """Yaw, pitch and roll in degrees (0, 0, 0 facing the camera), for a camera with a focal length of the frame
-    width; None when the fit fails."""
+    """Yaw, pitch and roll in degrees (0, 0, 0 facing the camera), for a camera with a focal length of the
+    frame width; None when the fit fails."""
     width, height = frame_size
     camera = np.array([[width, 0.0, width / 2.0], [0.0, width, height / 2.0], [0.0, 0.0, 1.0]])
     image_points = points[LANDMARKS].astype(np.float64)

@@ -37,9 +37,9 @@ def _disc(radius: int) -> np.ndarray:
 
 
 def locate(eye: Eye, threshold: float | None) -> Pupil:
-    """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None before
-    calibration): it weighs the pixels of the refinement; when lighting has changed so much that it no longer
-    separates this frame's iris from its sclera, this frame's own level is used."""
+    """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None
+    before calibration): it weighs the pixels of the refinement; when lighting has changed so much that it no
+    longer separates this frame's iris from its sclera, this frame's own level is used."""
     if eye.visible_share < MIN_VISIBLE:
         return Pupil(None, 0.0, "eye_outside_frame", None)
     mask = eye.polygon_mask()
@@ -55,7 +55,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # the dark mass a disc of iris size covers, centred at each pixel of the opening
     score = cv2.filter2D(darkness, -1, disc / disc.sum(), borderType=cv2.BORDER_CONSTANT)
     score[~mask] = -1.0
-    peak_y, peak_x = np.unravel_index(int(np.argmax(score)), score.shape)
+    peak_y, peak_x = (int(v) for v in np.unravel_index(int(np.argmax(score)), score.shape))
 
     iris_level = float(np.median(crop[(_disc_mask(crop.shape, peak_x, peak_y, radius)) & mask]))
     contrast = sclera - iris_level

@@ -8,7 +8,7 @@ import numpy as np
 
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
-from gazepipe.tracking.face import FaceFinder, box_from_landmarks
+from gazepipe.tracking.face import FaceFinder
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import Pupil, locate
 from gazepipe.tracking.types import Point, TrackHints, TrackOutput
@@ -22,18 +22,15 @@ class GazeTracker:
 
     def track(self, grey: np.ndarray, hints: TrackHints | None = None) -> TrackOutput:
         hints = hints or TrackHints()
-        landmarks: np.ndarray | None = None
-        detector_ran = False
+        box = None
         if hints.face_box is not None and not hints.detect:
-            followed = self._faces.follow(grey, hints.face_box)
-            if followed is not None:
-                landmarks = followed[0]
-        if landmarks is None:
-            detector_ran = True
+            box = self._faces.follow(grey, hints.face_box)
+        detector_ran = box is None
+        if box is None:
             box = self._faces.detect(grey)
-            if box is None:
-                return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
-            landmarks = self._faces.landmarks(grey, box)
+        if box is None:
+            return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
+        landmarks = self._faces.landmarks(grey, box)
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
         closed = [eye_state.is_closed(e) for e in eyes]
@@ -50,7 +47,7 @@ class GazeTracker:
         ]
         return TrackOutput(
             face_found=True,
-            face_box=box_from_landmarks(landmarks),
+            face_box=box,
             detector_ran=detector_ran,
             landmarks=[_point(p) for p in landmarks],
             pupil_left=frame_points[0],
