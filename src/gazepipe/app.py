@@ -1,0 +1,338 @@
+"""The front: a thin Starlette app that takes frames off WebSockets and hands them to the dispatcher.
+
+A frame's path: `gaze_socket` receives it, `_intake` parses the message and reads only the JPEG header, the
+dispatcher decodes it into a ring slot when a worker is free, the worker tracks it, and the session sends the
+answer back in the order the frames came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+from prometheus_client import generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gazepipe import __version__, ipc, metrics
+from gazepipe.config import Settings
+from gazepipe.dispatcher import Dispatcher
+from gazepipe.jpeg import base64_payload, plan_decode
+from gazepipe.protocol import (
+    PROTOCOL_VERSIONS,
+    CalibrationMessage,
+    ConfigMessage,
+    FrameMessage,
+    ProtocolError,
+    StatsRequest,
+    json_decoder,
+    parse_binary_frame,
+)
+from gazepipe.ring import FrameRing, remove_stale_segments, segment_name
+from gazepipe.session import Frame, Session
+
+log = logging.getLogger("gazepipe.front")
+DEMO_DIR = Path(__file__).parent / "static" / "demo"
+CLOSE_POLICY = 1008  # RFC 6455: the message or client violates the service's policy
+CLOSE_GOING_AWAY = 1001
+
+
+class Front:
+    """Everything the front process holds: the ring, the dispatcher, the worker socket and open sessions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.origin_pattern = re.compile(settings.allowed_origins)
+        self.sessions: dict[str, tuple[Session, WebSocket]] = {}
+        self.per_client: Counter[str] = Counter()
+        self.ring: FrameRing | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        removed = remove_stale_segments()
+        if removed:
+            log.info("removed shared-memory segments of dead fronts: %s", ", ".join(removed))
+        s = self.settings
+        self.ring = FrameRing.create(segment_name(s.port, os.getpid()), s.ring_slots, s.slot_pixels)
+        self.dispatcher = Dispatcher(s, self.ring)
+        with contextlib.suppress(FileNotFoundError):
+            s.socket_path.unlink()
+        self._server = await asyncio.start_unix_server(self._serve_worker, path=str(s.socket_path))
+        self._sweeper = asyncio.create_task(self._sweep())
+        log.info("front ready: ring %s, %d slots; workers connect at %s", self.ring.name, s.ring_slots,
+                 s.socket_path)
+
+    async def drain(self) -> None:
+        """On SIGTERM: answer every frame held, close every socket with 1001, stop taking workers' results."""
+        if self.dispatcher is not None:
+            self.dispatcher.shutdown()
+        for session, websocket in list(self.sessions.values()):
+            session.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session_flushed(session), timeout=1.0)
+                await websocket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.settings.socket_path.unlink()
+        if self.dispatcher is not None:
+            for link in list(self.dispatcher.workers.values()):
+                link.writer.close()
+        if self.ring is not None:
+            self.ring.close()
+
+    async def _sweep(self) -> None:
+        assert self.dispatcher is not None
+        while True:
+            await asyncio.sleep(0.025)
+            self.dispatcher.sweep()
+
+    async def _serve_worker(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.dispatcher is not None
+        link = None
+        try:
+            while True:
+                (size,) = ipc.LENGTH.unpack(await reader.readexactly(ipc.LENGTH.size))
+                message = ipc.front_decoder.decode(await reader.readexactly(size))
+                if isinstance(message, ipc.Hello):
+                    link = self.dispatcher.add_worker(message, writer)
+                elif link is not None:
+                    self.dispatcher.complete(link, message)
+        except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError):
+            pass
+        finally:
+            if link is not None:
+                self.dispatcher.remove_worker(link)
+            writer.close()
+
+
+async def session_flushed(session: Session) -> None:
+    while not session.outbox.empty():
+        await asyncio.sleep(0.01)
+
+
+def _front(request: Request | WebSocket) -> Front:
+    front: Front = request.app.state.front
+    return front
+
+
+async def info(request: Request) -> JSONResponse:
+    front = _front(request)
+    workers = len(front.dispatcher.workers) if front.dispatcher else 0
+    return JSONResponse({
+        "service": "gazepipe",
+        "version": __version__,
+        "protocols": list(PROTOCOL_VERSIONS),
+        "workers": workers,
+        "websocket": "/ws/gaze",
+        "demo": "/demo/",
+        "health": "/health",
+        "metrics": "/metrics",
+    })
+
+
+async def health(request: Request) -> JSONResponse:
+    front = _front(request)
+    if front.dispatcher is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    body: dict[str, object] = {"status": "ok", "sessions": len(front.sessions), **front.dispatcher.health()}
+    if not front.dispatcher.workers:
+        body.update(status="unavailable", reason="no tracker worker is connected")
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
+
+
+async def prometheus(request: Request) -> Response:
+    front = _front(request)
+    if front.dispatcher is not None and front.ring is not None:
+        metrics.RING_IN_USE.set(front.ring.in_use)
+        metrics.WORKERS.set(len(front.dispatcher.workers))
+        metrics.WORKER_RESTARTS.set(sum(w.restarts for w in front.dispatcher.workers.values()))
+    metrics.CONNECTIONS.set(len(front.sessions))
+    return Response(generate_latest(metrics.REGISTRY), media_type="text/plain; version=0.0.4")
+
+
+def _refusal(front: Front, websocket: WebSocket) -> str | None:
+    """Why this handshake is refused, or None to accept it."""
+    origin = websocket.headers.get("origin")
+    if origin is not None and not front.origin_pattern.match(origin):
+        return f"origin {origin} is not allowed"
+    if front.settings.token and websocket.query_params.get("token") != front.settings.token:
+        return "missing or wrong token"
+    client = websocket.client.host if websocket.client else "unknown"
+    if front.per_client[client] >= front.settings.max_connections_per_client:
+        return f"too many connections from {client}"
+    return None
+
+
+async def gaze_socket(websocket: WebSocket) -> None:
+    front = _front(websocket)
+    refusal = _refusal(front, websocket)
+    if refusal is not None or front.dispatcher is None or front.dispatcher.shutting_down:
+        log.warning("websocket refused: %s", refusal or "shutting down")
+        await websocket.close(code=CLOSE_POLICY, reason=refusal or "shutting down")
+        return
+    await websocket.accept()
+    client = websocket.client.host if websocket.client else "unknown"
+    settings = front.settings
+    session = Session(client, settings.max_outbox, settings.detect_every_s)
+    front.sessions[session.id] = (session, websocket)
+    front.per_client[client] += 1
+    metrics.SESSIONS_TOTAL.inc()
+    log.info("session %s opened from %s", session.id, client)
+    sender = asyncio.create_task(_send_answers(session, websocket))
+    limiter = RateLimiter(settings.max_fps)
+    try:
+        while not session.closed:
+            message = await asyncio.wait_for(websocket.receive(), timeout=settings.idle_timeout_s)
+            if message["type"] == "websocket.disconnect":
+                break
+            if limiter.flooding():
+                await websocket.close(code=CLOSE_POLICY, reason="message rate far above the limit")
+                break
+            _intake(front, session, message.get("bytes"), message.get("text"), limiter)
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CLOSE_GOING_AWAY, reason="idle timeout")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.close()
+        front.dispatcher.forget(session)
+        front.sessions.pop(session.id, None)
+        front.per_client[client] -= 1
+        if front.per_client[client] <= 0:
+            del front.per_client[client]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sender, timeout=2.0)
+        log.info("session %s closed: %d received, %d processed, %d dropped", session.id,
+                 session.frames_received, session.frames_processed, session.frames_dropped)
+
+
+async def _send_answers(session: Session, websocket: WebSocket) -> None:
+    with contextlib.suppress(Exception):
+        while (answer := await session.outbox.get()) is not None:
+            if isinstance(answer, bytes):
+                await websocket.send_bytes(answer)
+            else:
+                await websocket.send_text(answer)
+
+
+class RateLimiter:
+    """A token bucket of one second's worth of frames; far past empty, the client is flooding."""
+
+    def __init__(self, per_second: float) -> None:
+        self.rate = per_second
+        self.tokens = per_second
+        self.last = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+
+    def take(self) -> bool:
+        self._refill()
+        self.tokens -= 1.0
+        return self.tokens >= 0.0
+
+    def flooding(self) -> bool:
+        self._refill()
+        return self.tokens < -4.0 * self.rate
+
+
+def _intake(front: Front, session: Session, data: bytes | None, text: str | None, limiter: RateLimiter) -> None:
+    """Parses one client message and files a frame with the dispatcher, or answers it at once."""
+    assert front.dispatcher is not None
+    settings = front.settings
+    binary = data is not None
+    ordinal = session.next_ordinal()
+    timestamp: float | None = None
+    seq: int | None = None
+    try:
+        size = len(data) if data is not None else len(text or "")
+        if size > settings.max_message_bytes:
+            raise ProtocolError("message_too_large",
+                                f"message of {size} bytes exceeds the {settings.max_message_bytes}-byte limit")
+        if data is not None:
+            parsed = parse_binary_frame(data)
+            timestamp, seq, jpeg = parsed.timestamp, parsed.seq, parsed.jpeg
+        else:
+            try:
+                message = json_decoder.decode(text or "")
+            except msgspec.DecodeError as exc:
+                raise ProtocolError("bad_message", f"not a valid message: {exc}") from None
+            if not isinstance(message, FrameMessage):
+                _control(session, ordinal, message)
+                return
+            timestamp = message.timestamp
+            seq = message.seq if message.seq is not None else session.next_seq()
+            jpeg = memoryview(base64_payload(message.image))
+        session.frames_received += 1
+        metrics.FRAMES_RECEIVED.inc()
+        plan = plan_decode(jpeg, settings.max_frame_side, settings.slot_pixels)
+        frame = Frame(ordinal=ordinal, seq=seq, timestamp=timestamp, binary=binary, jpeg=jpeg, plan=plan)
+        if not limiter.take():
+            front.dispatcher.drop(session, frame, "rate_limited")
+            return
+        front.dispatcher.submit(session, frame)
+    except ProtocolError as exc:
+        metrics.ERRORS.labels(exc.code).inc()
+        session.answer_error(ordinal, exc.code, str(exc), binary, timestamp, seq)
+
+
+def _control(session: Session, ordinal: int, message: object) -> None:
+    """Answers a control message (never a frame) in its place in the session's answer order."""
+    if isinstance(message, StatsRequest):
+        session.answer_reply(ordinal, "stats", session.stats(), binary=False)
+    elif isinstance(message, ConfigMessage):
+        try:
+            session.attention.settings = session.attention.settings.updated(message.settings)
+        except ValueError as exc:
+            raise ProtocolError("bad_config", str(exc)) from None
+        session.answer_reply(ordinal, "config", dataclasses.asdict(session.attention.settings), binary=False)
+    elif isinstance(message, CalibrationMessage):
+        raise ProtocolError("not_supported", "screen calibration is not available in this version")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    front = Front(settings or Settings.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await front.start()
+        try:
+            yield
+        finally:
+            await front.stop()
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        Route("/", info),
+        Route("/health", health),
+        Route("/metrics", prometheus),
+        WebSocketRoute("/ws/gaze", gaze_socket),
+    ]
+    if DEMO_DIR.is_dir():
+        routes.append(Mount("/demo", StaticFiles(directory=DEMO_DIR, html=True), name="demo"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.front = front
+    return app

@@ -1,0 +1,241 @@
+"""The dispatcher: hands sessions' frames to idle workers through the ring and routes their results back.
+
+Each session has at most one frame waiting (a newer one supersedes it) and at most `max_in_flight` frames inside
+workers. Waiting frames older than `stale_ms` are answered as stale instead of being tracked, so latency holds
+when the offered load exceeds what the workers can do. Frames are decoded only when a worker is free for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gazepipe import ipc, metrics
+from gazepipe.config import Settings
+from gazepipe.jpeg import decode_into
+from gazepipe.protocol import DropReason, ProtocolError
+from gazepipe.ring import FrameRing
+from gazepipe.session import Frame, Session, SlowConsumer
+
+log = logging.getLogger("gazepipe.dispatcher")
+
+
+@dataclass
+class WorkerLink:
+    """A connected worker process."""
+
+    index: int
+    pid: int
+    restarts: int
+    writer: asyncio.StreamWriter
+    jobs: set[int] = field(default_factory=set)
+    frames_done: int = 0
+    connected_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class InFlight:
+    session: Session
+    frame: Frame
+    slot: int
+    worker: WorkerLink
+    answered: bool = False
+
+
+class Dispatcher:
+    """Owns the ring, the worker links and the queue of sessions with a frame waiting."""
+
+    def __init__(self, settings: Settings, ring: FrameRing) -> None:
+        self.settings = settings
+        self.ring = ring
+        self.workers: dict[int, WorkerLink] = {}  # by pid
+        self._waiting: deque[Session] = deque()
+        self._jobs: dict[int, InFlight] = {}
+        self._job_ids = itertools.count(1)
+        self.shutting_down = False
+
+    # Sessions' side --------------------------------------------------------------------------------------
+
+    def submit(self, session: Session, frame: Frame) -> None:
+        """Queues a session's newest frame, superseding the one it had waiting."""
+        if self.shutting_down:
+            self.drop(session, frame, "shutdown")
+            return
+        if not self.workers:
+            metrics.ERRORS.labels("no_workers").inc()
+            session.answer_error(frame.ordinal, "no_workers", "no tracker worker is running; retry shortly",
+                                 frame.binary, frame.timestamp, frame.seq)
+            return
+        previous = session.queued
+        session.queued = frame
+        if previous is not None:
+            self.drop(session, previous, "superseded")
+        else:
+            self._waiting.append(session)
+        self._pump()
+
+    def forget(self, session: Session) -> None:
+        """A closed session's waiting frame is dropped; its frames inside workers are ignored when they return."""
+        session.queued = None
+        with contextlib.suppress(ValueError):
+            self._waiting.remove(session)
+
+    # Workers' side ---------------------------------------------------------------------------------------
+
+    def add_worker(self, hello: ipc.Hello, writer: asyncio.StreamWriter) -> WorkerLink:
+        link = WorkerLink(index=hello.worker_index, pid=hello.pid, restarts=hello.restarts, writer=writer)
+        self.workers[hello.pid] = link
+        writer.write(ipc.frame(ipc.RingInfo(self.ring.name, self.ring.slots, self.ring.slot_bytes)))
+        log.info("worker %d connected (pid %d, restarts %d)", link.index, link.pid, link.restarts)
+        self._pump()
+        return link
+
+    def remove_worker(self, link: WorkerLink) -> None:
+        """A worker's connection closed: it died or is stopping. Its frames are answered and its slots freed."""
+        self.workers.pop(link.pid, None)
+        for job_id in sorted(link.jobs):
+            job = self._jobs.pop(job_id)
+            self.ring.release(job.slot)
+            job.session.in_flight -= 1
+            if not job.answered:
+                self.drop(job.session, job.frame, "worker_lost")
+            self._requeue(job.session)
+        link.jobs.clear()
+        log.warning("worker %d (pid %d) disconnected", link.index, link.pid)
+        self._pump()
+
+    def complete(self, link: WorkerLink, done: ipc.Done) -> None:
+        job = self._jobs.pop(done.job_id, None)
+        if job is None:
+            return
+        link.jobs.discard(done.job_id)
+        link.frames_done += 1
+        self.ring.release(job.slot)
+        job.session.in_flight -= 1
+        metrics.STAGE_SECONDS.labels("track").observe(done.track_ms / 1000.0)
+        if not job.answered and not job.session.closed:
+            metrics.FRAMES_PROCESSED.inc()
+            self._guard(job.session, lambda: job.session.answer_tracked(job.frame, done.output, done.track_ms))
+        self._requeue(job.session)
+        self._pump()
+
+    # Internals -------------------------------------------------------------------------------------------
+
+    def _requeue(self, session: Session) -> None:
+        if session.queued is not None and session not in self._waiting:
+            self._waiting.append(session)
+
+    def _idle_worker(self) -> WorkerLink | None:
+        idle = [w for w in self.workers.values() if not w.jobs]
+        return min(idle, key=lambda w: w.frames_done) if idle else None
+
+    def _pump(self) -> None:
+        """Starts as many waiting frames as there are idle workers, oldest waiting session first."""
+        blocked: list[Session] = []
+        while self._waiting:
+            worker = self._idle_worker()
+            if worker is None:
+                break
+            session = self._waiting.popleft()
+            frame = session.queued
+            if frame is None or session.closed:
+                continue
+            if session.in_flight >= self.settings.max_in_flight:
+                blocked.append(session)
+                continue
+            session.queued = None
+            if (time.monotonic() - frame.received) * 1000.0 > self.settings.stale_ms:
+                self.drop(session, frame, "stale")
+                continue
+            self._start(session, frame, worker)
+        self._waiting.extend(blocked)
+
+    def _start(self, session: Session, frame: Frame, worker: WorkerLink) -> None:
+        slot = self.ring.acquire()
+        if slot is None:
+            self.drop(session, frame, "overloaded")
+            return
+        plan = frame.plan
+        started = time.perf_counter()
+        try:
+            decode_into(frame.jpeg, plan, self.ring.view(slot, plan.decoded_width, plan.decoded_height))
+        except ProtocolError as exc:
+            self.ring.release(slot)
+            metrics.ERRORS.labels(exc.code).inc()
+            self._guard(session, lambda: session.answer_error(frame.ordinal, exc.code, str(exc), frame.binary,
+                                                              frame.timestamp, frame.seq))
+            return
+        frame.decode_ms = (time.perf_counter() - started) * 1000.0
+        metrics.STAGE_SECONDS.labels("decode").observe(frame.decode_ms / 1000.0)
+        frame.jpeg = b""  # the pixels are in the slot now
+        frame.dispatched = time.monotonic()
+        metrics.STAGE_SECONDS.labels("queue").observe(frame.dispatched - frame.received)
+        job_id = next(self._job_ids)
+        hints = session.hints()
+        job = ipc.Job(job_id, slot, plan.decoded_width, plan.decoded_height, float(plan.scale), hints)
+        self._jobs[job_id] = InFlight(session, frame, slot, worker)
+        worker.jobs.add(job_id)
+        session.in_flight += 1
+        worker.writer.write(ipc.frame(job))
+
+    def drop(self, session: Session, frame: Frame, reason: DropReason) -> None:
+        metrics.FRAMES_DROPPED.labels(reason).inc()
+        self._guard(session, lambda: session.answer_dropped(frame, reason))
+
+    def _guard(self, session: Session, answer: Callable[[], None]) -> None:
+        """Runs an answer; a client that stopped reading is cut off rather than allowed to grow the front."""
+        try:
+            answer()
+        except SlowConsumer as exc:
+            log.warning("session %s closed: slow consumer (%s)", session.id, exc)
+            metrics.ERRORS.labels("slow_consumer").inc()
+            session.close()
+            self.forget(session)
+
+    def sweep(self) -> None:
+        """Answers waiting frames past their deadline and frames a worker has held too long."""
+        now = time.monotonic()
+        for session in list(self._waiting):
+            frame = session.queued
+            if frame is not None and (now - frame.received) * 1000.0 > self.settings.stale_ms:
+                session.queued = None
+                self._waiting.remove(session)
+                self.drop(session, frame, "stale")
+        for job in self._jobs.values():
+            if not job.answered and (now - job.frame.received) * 1000.0 > self.settings.in_flight_timeout_ms:
+                # The slot stays with the worker until it answers or dies; only the client is told now.
+                job.answered = True
+                self.drop(job.session, job.frame, "stale")
+
+    def shutdown(self) -> None:
+        """Answers every waiting and in-flight frame with `shutdown`."""
+        self.shutting_down = True
+        while self._waiting:
+            session = self._waiting.popleft()
+            if session.queued is not None:
+                frame, session.queued = session.queued, None
+                self.drop(session, frame, "shutdown")
+        for job in self._jobs.values():
+            if not job.answered:
+                job.answered = True
+                self.drop(job.session, job.frame, "shutdown")
+
+    def health(self) -> dict[str, object]:
+        return {
+            "workers": [
+                {"index": w.index, "pid": w.pid, "alive": True, "frames_done": w.frames_done,
+                 "restarts": w.restarts, "busy": bool(w.jobs)}
+                for w in sorted(self.workers.values(), key=lambda w: w.index)
+            ],
+            "worker_restarts": sum(w.restarts for w in self.workers.values()),
+            "ring": {"name": self.ring.name, "slots": self.ring.slots, "in_use": self.ring.in_use,
+                     "slot_bytes": self.ring.slot_bytes},
+            "frames_in_flight": len(self._jobs),
+            "sessions_waiting": len(self._waiting),
+        }

@@ -1,0 +1,64 @@
+"""Procfile entry point of the front: the Starlette app served by hypercorn on GAZEPIPE_HOST:GAZEPIPE_PORT.
+
+Served through hypercorn's `serve()` from this process (not the `hypercorn` command, whose daemonic worker
+process could not own resources cleanly), with SIGTERM wired to a drain that answers every frame held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from dataclasses import replace
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from gazepipe.app import Front, create_app
+from gazepipe.config import Settings
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    # Our own limit answers an oversized message with an error and keeps the connection; hypercorn's is the
+    # hard stop far above it.
+    config.websocket_max_message_size = 4 * settings.max_message_bytes
+    config.graceful_timeout = 3.0
+    config.accesslog = None
+    return config
+
+
+async def run(settings: Settings) -> None:
+    app = create_app(settings)
+    front: Front = app.state.front
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        logging.getLogger("gazepipe.front").info("shutting down: draining sessions")
+        await front.drain()
+
+    await serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run gazepipe's WebSocket front.")
+    parser.add_argument("--host", help="bind address (GAZEPIPE_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (GAZEPIPE_PORT, default 8001)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if args.host:
+        settings = replace(settings, host=args.host)
+    if args.port:
+        settings = replace(settings, port=args.port)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

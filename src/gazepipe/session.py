@@ -1,0 +1,175 @@
+"""One WebSocket client: its frames' order, its answers, and the state that follows it from frame to frame.
+
+Every message that asks for an answer takes the next ordinal; answers are released strictly in ordinal order,
+so a client sees its answers in the order it sent its frames however the workers finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+from gazepipe.attention import AttentionModel, gaze_direction
+from gazepipe.jpeg import JpegPlan
+from gazepipe.protocol import (
+    DropReason,
+    ErrorMessage,
+    GazeResult,
+    HeadPose,
+    ReplyMessage,
+    ServerMessage,
+    json_encoder,
+    msgpack_encoder,
+)
+from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.types import TrackHints, TrackOutput
+
+_session_ids = itertools.count(1)
+
+
+@dataclass
+class Frame:
+    """A received frame waiting for a worker or inside one."""
+
+    ordinal: int
+    seq: int
+    timestamp: float
+    binary: bool
+    jpeg: bytes | memoryview
+    plan: JpegPlan
+    received: float = field(default_factory=time.monotonic)
+    dispatched: float = 0.0
+    decode_ms: float = 0.0
+
+
+class SlowConsumer(Exception):
+    """The client stopped reading while its answers piled up."""
+
+
+class Session:
+    """State of one connection; all methods run on the front's event loop."""
+
+    def __init__(self, client: str, max_outbox: int, detect_every_s: float) -> None:
+        self.id = f"s{next(_session_ids)}"
+        self.client = client
+        self.calibration = ThresholdCalibration()
+        self.attention = AttentionModel()
+        self.face_box: tuple[int, int, int, int] | None = None
+        self.queued: Frame | None = None
+        self.in_flight = 0
+        self.closed = False
+        self.frames_received = 0
+        self.frames_processed = 0
+        self.frames_dropped = 0
+        self._detect_every_s = detect_every_s
+        self._last_detect = -1e9
+        self._ordinals = itertools.count()
+        self._next_to_send = 0
+        self._ready: dict[int, str | bytes] = {}
+        self._max_outbox = max_outbox
+        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+
+    def next_ordinal(self) -> int:
+        return next(self._ordinals)
+
+    def next_seq(self) -> int:
+        """The sequence number of a frame whose client gave none."""
+        return self.frames_received
+
+    def hints(self) -> TrackHints:
+        """What a worker needs to track this session's next frame; asks for a full detection now and then."""
+        now = time.monotonic()
+        detect = self.face_box is None or now - self._last_detect >= self._detect_every_s
+        if detect:
+            self._last_detect = now
+        return self.calibration.hints(face_box=self.face_box, detect=detect)
+
+    # Answers -------------------------------------------------------------------------------------------
+
+    def answer(self, ordinal: int, message: ServerMessage, binary: bool) -> None:
+        """Files the answer for `ordinal` and releases every answer that is now next in line."""
+        if self.closed:
+            return
+        self._ready[ordinal] = msgpack_encoder.encode(message) if binary else json_encoder.encode(message).decode()
+        while self._next_to_send in self._ready:
+            self.outbox.put_nowait(self._ready.pop(self._next_to_send))
+            self._next_to_send += 1
+        if self.outbox.qsize() > self._max_outbox:
+            raise SlowConsumer(f"{self.outbox.qsize()} answers unread")
+
+    def answer_error(self, ordinal: int, code: str, message: str, binary: bool,
+                     timestamp: float | None = None, seq: int | None = None) -> None:
+        self.answer(ordinal, ErrorMessage(code=code, message=message, timestamp=timestamp, seq=seq), binary)
+
+    def answer_reply(self, ordinal: int, request: str, data: dict[str, object], binary: bool) -> None:
+        self.answer(ordinal, ReplyMessage(request=request, data=data), binary)
+
+    def answer_dropped(self, frame: Frame, reason: DropReason) -> None:
+        self.frames_dropped += 1
+        latency = (time.monotonic() - frame.received) * 1000.0
+        result = GazeResult(timestamp=frame.timestamp, seq=frame.seq, frame_processed=False, dropped=reason,
+                            latency_ms=latency, attention_score=self.attention.score)
+        self.answer(frame.ordinal, result, frame.binary)
+
+    def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
+        """Turns a worker's measurements into the frame's result, updating calibration and attention."""
+        self.frames_processed += 1
+        self.calibration.update(out)
+        self.face_box = out.face_box if out.face_found else None
+        if out.detector_ran:
+            self._last_detect = time.monotonic()
+        score = self.attention.update(out, frame.timestamp)
+        is_left, is_right, is_center = gaze_direction(out.horizontal_ratio, self.attention.settings)
+        now = time.monotonic()
+        total_ms = (now - frame.received) * 1000.0
+        queue_ms = (frame.dispatched - frame.received) * 1000.0 - frame.decode_ms
+        result = GazeResult(
+            timestamp=frame.timestamp,
+            seq=frame.seq,
+            pupil_left=out.pupil_left,
+            pupil_right=out.pupil_right,
+            horizontal_ratio=out.horizontal_ratio,
+            vertical_ratio=out.vertical_ratio,
+            is_left=is_left,
+            is_right=is_right,
+            is_center=is_center,
+            is_blinking=out.eyes_closed,
+            attention_score=round(score, 4),
+            attentive=self.attention.attentive,
+            frame_processed=True,
+            latency_ms=round(total_ms, 3),
+            face_found=out.face_found,
+            face_box=out.face_box,
+            pupil_left_confidence=out.pupil_left_confidence,
+            pupil_right_confidence=out.pupil_right_confidence,
+            pupil_left_reason=out.pupil_left_reason,
+            pupil_right_reason=out.pupil_right_reason,
+            eye_openness_left=out.eye_openness_left,
+            eye_openness_right=out.eye_openness_right,
+            head_pose=None if out.head_pose is None else HeadPose(*out.head_pose),
+            stages_ms={
+                "queue": round(max(0.0, queue_ms), 3),
+                "decode": round(frame.decode_ms, 3),
+                "track": round(track_ms, 3),
+                "total": round(total_ms, 3),
+            },
+        )
+        self.answer(frame.ordinal, result, frame.binary)
+
+    def stats(self) -> dict[str, object]:
+        return msgspec.to_builtins({
+            "session": self.id,
+            "frames_received": self.frames_received,
+            "frames_processed": self.frames_processed,
+            "frames_dropped": self.frames_dropped,
+            "attention_score": self.attention.score,
+            "attentive": self.attention.attentive,
+        })
+
+    def close(self) -> None:
+        self.closed = True
+        self.outbox.put_nowait(None)
