@@ -102,7 +102,12 @@ class Reader {
 
   private str(length: number): string {
     this.need(length);
-    const s = utf8.decode(this.bytes.subarray(this.pos, this.pos + length));
+    let s: string;
+    try {
+      s = utf8.decode(this.bytes.subarray(this.pos, this.pos + length));
+    } catch {
+      throw new MsgpackError(`invalid UTF-8 in msgpack string at offset ${this.pos}`);
+    }
     this.pos += length;
     return s;
   }
