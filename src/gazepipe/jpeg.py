@@ -40,7 +40,7 @@ def base64_payload(image: str) -> bytes:
     start = image.find(_DATA_URL_PREFIX, 0, 64)
     payload = image[start + len(_DATA_URL_PREFIX):] if start >= 0 else image
     try:
-        return binascii.a2b_base64(payload)
+        return binascii.a2b_base64(payload, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError("bad_base64", f"image is not valid base64: {exc}") from None
 

@@ -1,0 +1,267 @@
+"""The service end to end: real hypercorn, real workers, real model, real faces, real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+
+import cv2
+import msgspec
+import numpy as np
+import websockets
+
+from gazepipe.protocol import ErrorMessage, GazeResult, server_msgpack_decoder
+from gazepipe.testdata import encode_jpeg
+
+from .conftest import FaceFrame
+from .service import Service
+from .wsclient import CONTRACT_FIELDS, GazeConnection, text_frame
+
+
+def get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, object] = json.loads(response.read())
+        return body
+
+
+def assert_pupils_on_irises(result: GazeResult, frame: FaceFrame) -> None:
+    """Both pupils found, each within a quarter of the inter-iris distance of the reference iris."""
+    assert result.face_found, "no face found in a frontal face"
+    assert result.pupil_left is not None and result.pupil_right is not None, result
+    for found, truth in ((result.pupil_left, frame.iris_left), (result.pupil_right, frame.iris_right)):
+        error = float(np.linalg.norm(np.asarray(found) - truth)) / frame.iris_distance
+        assert error <= 0.25, f"pupil {found} is {error:.2f} inter-iris distances from the iris {truth}"
+
+
+def test_info_and_health(service: Service) -> None:
+    info = get_json(service.http_url + "/")
+    assert info["service"] == "gazepipe"
+    assert info["workers"] == 2
+    assert "json-1" in info["protocols"] and "binary-1" in info["protocols"]  # type: ignore[operator]
+    status, health = service.health()
+    assert status == 200 and health["status"] == "ok"
+    workers = health["workers"]
+    assert isinstance(workers, list) and len(workers) == 2
+    for worker in workers:
+        assert worker["alive"] and worker["pid"] > 0
+        os.kill(worker["pid"], 0)  # the pid is a live process
+    ring = health["ring"]
+    assert isinstance(ring, dict) and ring["slots"] > 0 and ring["in_use"] == 0
+
+
+def test_text_mode_answers_the_original_contract(service: Service, face_frames: list[FaceFrame]) -> None:
+    async def run() -> list[dict[str, object]]:
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws)
+            answers = []
+            for index, frame in enumerate(face_frames[:8]):
+                await client.send_frame(frame.jpeg, timestamp=1000.0 + index)
+                answers.append(await client.receive_raw_json())
+            return answers
+
+    answers = asyncio.run(run())
+    for index, (answer, frame) in enumerate(zip(answers, face_frames, strict=False)):
+        assert set(CONTRACT_FIELDS) <= set(answer), f"missing {set(CONTRACT_FIELDS) - set(answer)}"
+        assert answer["type"] == "result" and answer["timestamp"] == 1000.0 + index
+        assert answer["frame_processed"] is True and answer["face_found"] is True
+        assert {"latency_ms", "seq"} <= set(answer)
+        assert 0.0 <= answer["attention_score"] <= 1.0  # type: ignore[operator]
+        assert_pupils_on_irises(msgspec.convert(answer, GazeResult), frame)
+
+
+def test_binary_mode_gets_msgpack_results(service: Service, face_frames: list[FaceFrame]) -> None:
+    async def run() -> list[GazeResult]:
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws, binary=True)
+            results = []
+            for frame in face_frames[:6]:
+                await client.send_frame(frame.jpeg)
+                raw = await asyncio.wait_for(ws.recv(), 30)
+                assert isinstance(raw, bytes), "binary frames are answered in binary"
+                answer = server_msgpack_decoder.decode(raw)
+                assert isinstance(answer, GazeResult)
+                results.append(answer)
+            return results
+
+    results = asyncio.run(run())
+    assert [r.seq for r in results] == list(range(6))
+    for result, frame in zip(results, face_frames, strict=False):
+        assert result.frame_processed
+        assert_pupils_on_irises(result, frame)
+
+
+def test_frame_without_a_face(service: Service, empty_jpeg: bytes) -> None:
+    async def run() -> GazeResult:
+        async with websockets.connect(service.ws_url) as ws:
+            return await GazeConnection(ws).track(empty_jpeg)
+
+    result = asyncio.run(run())
+    assert result.frame_processed and not result.face_found
+    assert result.pupil_left is None and result.pupil_right is None
+    assert result.horizontal_ratio is None and not (result.is_left or result.is_right or result.is_center)
+    assert result.pupil_left_reason == "no_face"
+
+
+def test_bad_input_gets_errors_and_the_connection_goes_on(service: Service, face_frames: list[FaceFrame]) -> None:
+    good = face_frames[0].jpeg
+    corrupt = good[:600] + bytes(1500) + good[2100:]
+
+    async def run() -> tuple[list[object], GazeResult]:
+        async with websockets.connect(service.ws_url, max_size=None) as ws, \
+                websockets.connect(service.ws_url) as bystander_ws:
+            client = GazeConnection(ws)
+            bystander = GazeConnection(bystander_ws, binary=True)
+            bad_messages = [
+                text_frame(corrupt, 1.0),
+                text_frame(b"GIF89a not a jpeg at all", 2.0),
+                text_frame(good[: len(good) // 3], 3.0),
+                '{"type": "frame", "image": "data:image/jpeg;base64,@@@@", "timestamp": 4}',
+                "this is not json",
+                '{"type": "teleport"}',
+                '{"type": "frame", "timestamp": 5}',
+                text_frame(bytes(5 * 1024 * 1024), 6.0),
+                b"\x01\x00",
+            ]
+            answers: list[object] = []
+            for message in bad_messages:
+                await ws.send(message)
+                answers.append(await client.receive())
+                # Another client streams all the while and is untouched.
+                assert (await bystander.track(good)).frame_processed
+            after = await client.track(good)
+            return answers, after
+
+    answers, after = asyncio.run(run())
+    codes = [a.code if isinstance(a, ErrorMessage) else a for a in answers]
+    assert codes == ["bad_jpeg", "not_jpeg", "bad_jpeg", "bad_base64", "bad_message", "bad_message",
+                     "bad_message", "message_too_large", "bad_header"], codes
+    errors = [a for a in answers if isinstance(a, ErrorMessage)]
+    assert all(e.message for e in errors)
+    # Errors about a frame name it; those about a message that is no frame cannot.
+    assert [e.timestamp for e in errors] == [1.0, 2.0, 3.0, 4.0, None, None, None, None, None]
+    assert after.frame_processed and after.face_found
+    assert service.health()[0] == 200
+
+
+def test_several_clients_each_get_their_own_results_in_order(service: Service,
+                                                              face_frames: list[FaceFrame]) -> None:
+    clients, per_client = 4, 12
+
+    async def one(index: int) -> list[GazeResult]:
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws, binary=index % 2 == 1)
+            sent = []
+            receiver_results: list[GazeResult] = []
+
+            async def receive_all() -> None:
+                while len(receiver_results) < per_client:
+                    answer = await client.receive()
+                    assert isinstance(answer, GazeResult)
+                    receiver_results.append(answer)
+
+            receiver = asyncio.create_task(receive_all())
+            for n in range(per_client):
+                frame = face_frames[(index * 5 + n) % len(face_frames)]
+                sent.append(await client.send_frame(frame.jpeg, timestamp=index * 1e6 + n))
+                await asyncio.sleep(0.05)
+            await asyncio.wait_for(receiver, 60)
+            assert [r.timestamp for r in receiver_results] == sent
+            return receiver_results
+
+    async def run() -> list[list[GazeResult]]:
+        return await asyncio.gather(*(one(i) for i in range(clients)))
+
+    for results in asyncio.run(run()):
+        assert len(results) == per_client
+        assert all(r.frame_processed or r.dropped in {"superseded", "stale"} for r in results)
+        assert sum(r.frame_processed for r in results) >= per_client // 2
+
+
+def test_ten_seconds_at_ten_fps(service: Service, face_frames: list[FaceFrame]) -> None:
+    """The acceptance run: a face at 10 FPS for 10 s gets one answer per frame, in order, with pupils."""
+    frame = face_frames[0]
+    count = 100
+
+    async def run() -> tuple[list[float], list[GazeResult]]:
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws)
+            sent: list[float] = []
+            results: list[GazeResult] = []
+
+            async def receive_all() -> None:
+                while len(results) < count:
+                    answer = await client.receive()
+                    assert isinstance(answer, GazeResult)
+                    results.append(answer)
+
+            receiver = asyncio.create_task(receive_all())
+            start = time.monotonic()
+            for n in range(count):
+                await asyncio.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
+                sent.append(await client.send_frame(frame.jpeg))
+            await asyncio.wait_for(receiver, 30)
+            return sent, results
+
+    sent, results = asyncio.run(run())
+    assert [r.timestamp for r in results] == sent
+    assert [r.seq for r in results] == list(range(count))
+    processed = [r for r in results if r.frame_processed]
+    assert len(processed) >= 0.95 * count
+    for result in processed:
+        assert_pupils_on_irises(result, frame)
+
+
+def test_out_of_order_workers_answer_in_order(service: Service, face_frames: list[FaceFrame]) -> None:
+    """A slow frame (a large image, full detection) and a fast one go to the two workers together; the fast
+    one finishes first, yet the client gets them in the order it sent them."""
+    big = cv2.resize(cv2.imdecode(np.frombuffer(face_frames[1].jpeg, np.uint8), cv2.IMREAD_GRAYSCALE),
+                     (1280, 960))
+    slow = encode_jpeg(big)
+    fast = encode_jpeg(np.full((48, 64), 90, np.uint8))
+
+    async def run() -> list[tuple[GazeResult, GazeResult]]:
+        pairs = []
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws)
+            for _ in range(5):
+                await client.send_frame(slow)
+                await client.send_frame(fast)
+                first, second = await client.receive(), await client.receive()
+                assert isinstance(first, GazeResult) and isinstance(second, GazeResult)
+                pairs.append((first, second))
+        return pairs
+
+    pairs = asyncio.run(run())
+    for first, second in pairs:
+        assert first.seq + 1 == second.seq, "answers left the session out of order"
+    # The fast frame's result was ready well before the slow one's, and still came second.
+    assert any(second.frame_processed and first.frame_processed and second.latency_ms < first.latency_ms
+               for first, second in pairs)
+
+
+def test_burst_supersedes_and_every_frame_is_answered_once(face_frames: list[FaceFrame]) -> None:
+    """One worker and a client that sends faster than it can track: queued frames are superseded by newer
+    ones or go stale, each frame is answered exactly once, and in order."""
+    with Service(workers=1, stale_ms=40) as one_worker:
+        async def run() -> list[GazeResult]:
+            async with websockets.connect(one_worker.ws_url) as ws:
+                client = GazeConnection(ws, binary=True)
+                for n in range(60):
+                    await client.send_frame(face_frames[n % len(face_frames)].jpeg, timestamp=float(n))
+                results = []
+                for _ in range(60):
+                    answer = await client.receive()
+                    assert isinstance(answer, GazeResult)
+                    results.append(answer)
+                return results
+
+        results = asyncio.run(run())
+    assert [r.timestamp for r in results] == [float(n) for n in range(60)]
+    reasons = {r.dropped for r in results if not r.frame_processed}
+    assert "superseded" in reasons, reasons
+    assert reasons <= {"superseded", "stale"}
+    assert any(r.frame_processed for r in results)
+    assert results[-1].frame_processed, "the newest frame is never the one dropped"
