@@ -27,6 +27,12 @@ def get_json(url: str) -> dict[str, object]:
         return body
 
 
+def read_jpeg(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None
+    return image
+
+
 def assert_pupils_on_irises(result: GazeResult, frame: FaceFrame) -> None:
     """Both pupils found, each within a quarter of the inter-iris distance of the reference iris."""
     assert result.face_found, "no face found in a frontal face"
@@ -114,7 +120,7 @@ def test_bad_input_gets_errors_and_the_connection_goes_on(service: Service, face
                 websockets.connect(service.ws_url) as bystander_ws:
             client = GazeConnection(ws)
             bystander = GazeConnection(bystander_ws, binary=True)
-            bad_messages = [
+            bad_messages: list[str | bytes] = [
                 text_frame(corrupt, 1.0),
                 text_frame(b"GIF89a not a jpeg at all", 2.0),
                 text_frame(good[: len(good) // 3], 3.0),
@@ -217,9 +223,7 @@ def test_ten_seconds_at_ten_fps(service: Service, face_frames: list[FaceFrame]) 
 def test_out_of_order_workers_answer_in_order(service: Service, face_frames: list[FaceFrame]) -> None:
     """A slow frame (a large image, full detection) and a fast one go to the two workers together; the fast
     one finishes first, yet the client gets them in the order it sent them."""
-    big = cv2.resize(cv2.imdecode(np.frombuffer(face_frames[1].jpeg, np.uint8), cv2.IMREAD_GRAYSCALE),
-                     (1280, 960))
-    slow = encode_jpeg(big)
+    slow = encode_jpeg(cv2.resize(read_jpeg(face_frames[1].jpeg), (1280, 960)))
     fast = encode_jpeg(np.full((48, 64), 90, np.uint8))
 
     async def run() -> list[tuple[GazeResult, GazeResult]]:

@@ -168,7 +168,8 @@ class Dispatcher:
         except ProtocolError as exc:
             self.ring.release(slot)
             metrics.ERRORS.labels(exc.code).inc()
-            self._guard(session, lambda: session.answer_error(frame.ordinal, exc.code, str(exc), frame.binary,
+            code, message = exc.code, str(exc)
+            self._guard(session, lambda: session.answer_error(frame.ordinal, code, message, frame.binary,
                                                               frame.timestamp, frame.seq))
             return
         frame.decode_ms = (time.perf_counter() - started) * 1000.0

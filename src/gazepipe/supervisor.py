@@ -73,7 +73,8 @@ def supervise(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run gazepipe's tracker workers under a supervisor.")
-    parser.add_argument("--workers", type=int, help="number of worker processes (default: GAZEPIPE_WORKERS or one per core)")
+    parser.add_argument("--workers", type=int,
+                        help="number of worker processes (default: GAZEPIPE_WORKERS, else one per core)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
