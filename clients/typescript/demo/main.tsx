@@ -1,0 +1,146 @@
+/**
+ * The /demo page: the CameraAttention component streaming to the service that served the page, plus the
+ * numbers someone debugging an integration wants. The latest result is kept in `window.gazepipe.last`.
+ *
+ * Query parameters: ws (endpoint URL), token (the service's GAZEPIPE_TOKEN, when it requires one),
+ * mode (binary | text), fps, quality (0..1), mirror (0 | 1).
+ */
+
+import { StrictMode, useEffect, useRef, useState } from "react";
+import { createRoot } from "react-dom/client";
+import type { ConnectionState, GazeClientError, GazeData, GazeEvent, GazeClient } from "../src/index.js";
+import { CameraAttention } from "../src/react/index.js";
+
+interface DemoGlobal {
+  /** The latest result. */
+  last: GazeData | null;
+  /** Results received since the page loaded. */
+  count: number;
+  state: ConnectionState;
+  /** The last 20 client errors. */
+  errors: GazeClientError[];
+  client: GazeClient | null;
+}
+
+declare global {
+  interface Window {
+    gazepipe: DemoGlobal;
+  }
+}
+
+const params = new URLSearchParams(location.search);
+const defaultWs = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/gaze`;
+const token = params.get("token");
+const url = (params.get("ws") ?? defaultWs) + (token ? `?token=${encodeURIComponent(token)}` : "");
+const mode = params.get("mode") === "text" ? "text" : "binary";
+const fps = Number(params.get("fps")) || 10;
+const jpegQuality = Number(params.get("quality")) || 0.8;
+const mirrored = params.get("mirror") !== "0";
+
+window.gazepipe = { last: null, count: 0, state: "closed", errors: [], client: null };
+
+function Demo() {
+  const [events, setEvents] = useState<(GazeEvent & { at: string })[]>([]);
+
+  const onResult = (data: GazeData) => {
+    window.gazepipe.last = data;
+    window.gazepipe.count++;
+    if (data.events.length) {
+      const at = new Date().toLocaleTimeString();
+      setEvents((old) => [...data.events.map((e) => ({ ...e, at })), ...old].slice(0, 50));
+    }
+  };
+  const onError = (error: GazeClientError) => {
+    window.gazepipe.errors = [...window.gazepipe.errors, error].slice(-20);
+  };
+
+  return (
+    <div className="layout">
+      <CameraAttention
+        url={url}
+        mode={mode}
+        fps={fps}
+        jpegQuality={jpegQuality}
+        mirrored={mirrored}
+        onResult={onResult}
+        onError={onError}
+        style={{ flex: "2 1 480px" }}
+      >
+        {(gaze) => {
+          window.gazepipe.state = gaze.connection;
+          window.gazepipe.client = gaze.client;
+          return null;
+        }}
+      </CameraAttention>
+      <Side events={events} />
+    </div>
+  );
+}
+
+function Side({ events }: { events: (GazeEvent & { at: string })[] }) {
+  // Re-rendered by the parent on each result (its state changes with CameraAttention's).
+  const [, force] = useState(0);
+  const last = window.gazepipe.last;
+  const stats = window.gazepipe.client?.stats;
+  useInterval(() => force((n) => n + 1), 500);
+  const f = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? "–" : v.toFixed(digits));
+  return (
+    <div className="side">
+      <div className="card">
+        <h2>Numbers</h2>
+        <dl>
+          <dt>endpoint</dt><dd><code>{url}</code> ({mode})</dd>
+          <dt>connection</dt><dd>{window.gazepipe.state}</dd>
+          <dt>results</dt><dd>{window.gazepipe.count}</dd>
+          <dt>frames sent</dt><dd>{stats?.sent ?? 0} (skipped for backpressure {stats?.skippedBackpressure ?? 0})</dd>
+          <dt>round trip</dt><dd>{f(last?.rtt_ms, 0)} ms (service {f(last?.latency_ms, 1)} ms)</dd>
+          <dt>face</dt><dd>{last ? (last.face_found ? `found ${last.face_box?.join(", ")}` : "not found") : "–"}</dd>
+          <dt>pupils</dt><dd>{last ? `${last.pupil_left ? "left ✓" : `left ✗ ${last.pupil_left_reason ?? ""}`} · ${last.pupil_right ? "right ✓" : `right ✗ ${last.pupil_right_reason ?? ""}`}` : "–"}</dd>
+          <dt>ratios h / v</dt><dd>{f(last?.horizontal_ratio)} / {f(last?.vertical_ratio)}</dd>
+          <dt>openness</dt><dd>{f(last?.eye_openness_left)} / {f(last?.eye_openness_right)}</dd>
+          <dt>head yaw / pitch</dt><dd>{last?.head_pose ? `${f(last.head_pose.yaw, 0)}° / ${f(last.head_pose.pitch, 0)}°` : "–"}</dd>
+          <dt>attention</dt><dd>{f(last?.attention_score)} {last?.attentive ? "(attentive)" : ""}</dd>
+          {last?.screen_x !== null && last?.screen_x !== undefined && (
+            <><dt>screen x / y</dt><dd>{f(last.screen_x)} / {f(last.screen_y)}</dd></>
+          )}
+        </dl>
+      </div>
+      <div className="card">
+        <h2>Events</h2>
+        {events.length === 0 ? <span style={{ color: "#889" }}>none yet</span> : (
+          <ul className="events">
+            {events.map((e, i) => <li key={i}>{e.at} <strong>{e.type}</strong> {describeEvent(e)}</li>)}
+          </ul>
+        )}
+      </div>
+      <div className="card">
+        <details>
+          <summary>Last result (also in <code>window.gazepipe.last</code>)</summary>
+          <pre>{last ? JSON.stringify(last, null, 1) : "–"}</pre>
+        </details>
+      </div>
+    </div>
+  );
+}
+
+function describeEvent(e: GazeEvent): string {
+  return Object.entries(e)
+    .filter(([k]) => k !== "type" && k !== "at")
+    .map(([k, v]) => `${k}=${typeof v === "number" ? Math.round(v * 1000) / 1000 : String(v)}`)
+    .join(" ");
+}
+
+function useInterval(fn: () => void, ms: number) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    const id = setInterval(() => ref.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <Demo />
+  </StrictMode>,
+);
