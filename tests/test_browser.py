@@ -1,0 +1,156 @@
+"""End to end in a real browser: Debian's Chromium opens /demo with a fake camera playing real faces, the page
+streams them to the real service, and the results the page receives must show a face and both pupils.
+
+Chromium's fake camera plays a .y4m file, written here from the shared real clip and from a still face. The page
+is driven by playwright-core (tests/browser/drive.mjs) with Debian's Chromium; playwright's own browser download
+does not work on these machines. What the test needs is installed when missing: `apt-get install chromium` and
+`npm ci` in tests/browser. It skips only when Chromium cannot be installed.
+
+Screenshots land in test-artifacts/. With GAZEPIPE_DOCS_SCREENSHOT=1 the `docs` case's screenshot is also
+copied to docs/demo.png (the README's picture), so ordinary runs leave the working tree clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from gazepipe.testdata import REPO_ROOT, clean_wild_faces, data_root, face_frame
+
+from .service import Service
+
+DRIVER_DIR = REPO_ROOT / "tests" / "browser"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+DOCS_SCREENSHOT = REPO_ROOT / "docs" / "demo.png"
+CLIP_FRAMES = slice(90, 216)  # the clip's stretch with one frontal face of 80-100 px (reference labels)
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def find_or_install_chromium() -> str | None:
+    """Path of Debian's Chromium, installing it with apt-get when missing; None when that is impossible."""
+    for candidate in (os.environ.get("GAZEPIPE_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    if not shutil.which("apt-get"):
+        return None
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        try:
+            subprocess.run(sudo + command, check=True, env=env, capture_output=True, timeout=600)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_or_install_chromium()
+    if path is None:
+        pytest.skip("Chromium is not installed and `apt-get install -y chromium` failed (no root or no apt?)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def driver() -> Path:
+    """tests/browser with playwright-core installed from its lock file."""
+    if not (DRIVER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to install playwright-core for the browser test"
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DRIVER_DIR, check=True, timeout=600)
+    return DRIVER_DIR / "drive.mjs"
+
+
+@pytest.fixture(scope="module")
+def y4m_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="gazepipe-y4m-") as folder:
+        yield Path(folder)
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """YUV4MPEG2 with I420 frames: what Chromium's --use-file-for-fake-video-capture plays (in a loop)."""
+    height, width = frames[0].shape[:2]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+def clip_frames() -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(data_root() / "video" / "short_hamilton_clip.mp4"))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    assert len(frames) >= CLIP_FRAMES.stop, f"the clip has {len(frames)} frames"
+    return frames[CLIP_FRAMES]
+
+
+def still_frames() -> list[np.ndarray]:
+    """One real frontal face (a real webcam frame of faces-wild), framed as a 640x480 webcam would see it, held."""
+    frame = face_frame(clean_wild_faces()[0], colour=True)
+    return [frame] * 30
+
+
+SOURCES: dict[str, Callable[[], list[np.ndarray]]] = {"clip": clip_frames, "still": still_frames}
+
+
+def run_page(chromium: str, driver: Path, url: str, y4m: Path, name: str, min_results: int) -> dict[str, Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / f"browser-{name}.png"
+    with tempfile.TemporaryDirectory(prefix="gazepipe-chromium-") as profile:
+        options = {"url": url, "y4m": str(y4m), "screenshot": str(screenshot), "chromium": chromium,
+                   "timeoutMs": 90_000, "minResults": min_results, "profileDir": profile}
+        proc = subprocess.run(["node", str(driver), json.dumps(options)], capture_output=True, text=True,
+                              timeout=240, cwd=DRIVER_DIR)
+    assert proc.returncode == 0, f"driver failed:\n{proc.stdout}\n{proc.stderr}"
+    summary: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    (ARTIFACTS / f"browser-{name}.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+@pytest.mark.parametrize(("source", "mode"), [("clip", "binary"), ("still", "binary"), ("still", "text")])
+def test_demo_page_streams_a_real_face(service: Service, chromium: str, driver: Path, y4m_dir: Path,
+                                       source: str, mode: str) -> None:
+    y4m = y4m_dir / f"{source}.y4m"
+    if not y4m.exists():
+        write_y4m(y4m, SOURCES[source]())
+    name = f"{source}-{mode}"
+    summary = run_page(chromium, driver, f"{service.http_url}/demo?mode={mode}", y4m, name, min_results=15)
+    where = f"(summary in {ARTIFACTS / f'browser-{name}.json'}, screenshot {summary.get('screenshot')})"
+
+    assert not summary["pageErrors"], f"errors in the page: {summary['pageErrors']} {where}"
+    assert summary["results"] >= 15, f"only {summary['results']} results reached the page {where}"
+    assert summary["state"] == "open", where
+    good = summary["good"]
+    assert isinstance(good, dict), f"no result with a face and both pupils; last: {summary['last']} {where}"
+    assert good["face_found"] is True
+    assert good["frame_width"] == 640, "the page sent frames at the fake camera's 640 px width"
+    face_x, face_y, face_w, face_h = good["face_box"]
+    for pupil in (good["pupil_left"], good["pupil_right"]):
+        # Pupils are in frame pixels and inside the face the service found.
+        assert face_x <= pupil[0] <= face_x + face_w and face_y <= pupil[1] <= face_y + face_h, (pupil, good)
+    assert good["pupil_left"][0] < good["pupil_right"][0], "image-left pupil is left of the image-right one"
+    assert summary["ok"], where
+    assert Path(str(summary["screenshot"])).is_file()
+
+    if source == "still" and mode == "binary" and os.environ.get("GAZEPIPE_DOCS_SCREENSHOT") == "1":
+        shutil.copyfile(str(summary["screenshot"]), DOCS_SCREENSHOT)
