@@ -269,3 +269,21 @@ def test_burst_supersedes_and_every_frame_is_answered_once(face_frames: list[Fac
     assert reasons <= {"superseded", "stale"}
     assert any(r.frame_processed for r in results)
     assert results[-1].frame_processed, "the newest frame is never the one dropped"
+
+
+def test_large_frame_is_decoded_scaled_and_answered_in_its_own_pixels(service: Service,
+                                                                      face_frames: list[FaceFrame]) -> None:
+    """A 1920x1440 frame does not fit a ring slot at full size: it decodes at half scale, and the pupils
+    still come back in the coordinates of the frame as sent."""
+    frame = face_frames[2]
+    large = encode_jpeg(cv2.resize(read_jpeg(frame.jpeg), (1920, 1440), interpolation=cv2.INTER_CUBIC))
+    scaled = FaceFrame(frame.face, large, frame.iris_left * 3.0, frame.iris_right * 3.0)
+
+    async def run() -> GazeResult:
+        async with websockets.connect(service.ws_url) as ws:
+            return await GazeConnection(ws, binary=True).track(large)
+
+    result = asyncio.run(run())
+    assert result.frame_processed
+    assert_pupils_on_irises(result, scaled)
+    assert result.face_box is not None and result.face_box[2] > 300, "the face box is in the large frame's pixels"
