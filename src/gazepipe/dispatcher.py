@@ -107,6 +107,7 @@ class Dispatcher:
                 self.drop(job.session, job.frame, "worker_lost")
             self._requeue(job.session)
         link.jobs.clear()
+        metrics.WORKERS_LOST.inc()
         log.warning("worker %d (pid %d) disconnected", link.index, link.pid)
         self._pump()
 
@@ -119,7 +120,14 @@ class Dispatcher:
         self.ring.release(job.slot)
         job.session.in_flight -= 1
         metrics.STAGE_SECONDS.labels("track").observe(done.track_ms / 1000.0)
-        if not job.answered and not job.session.closed:
+        if done.error is not None:
+            if not job.answered and not job.session.closed:
+                metrics.ERRORS.labels("tracking_failed").inc()
+                frame = job.frame
+                self._guard(job.session, lambda: job.session.answer_error(
+                    frame.ordinal, "tracking_failed", f"the tracker failed on this frame ({done.error})",
+                    frame.binary, frame.timestamp, frame.seq))
+        elif not job.answered and not job.session.closed:
             metrics.FRAMES_PROCESSED.inc()
             self._guard(job.session, lambda: job.session.answer_tracked(job.frame, done.output, done.track_ms))
         self._requeue(job.session)

@@ -50,6 +50,7 @@ class Done(msgspec.Struct, tag=True):
     slot: int
     output: TrackOutput
     track_ms: float
+    error: str | None = None  # the tracker raised on this frame: `output` is empty, the worker goes on
 
 
 FrontMessage = RingInfo | Job

@@ -20,3 +20,5 @@ RING_IN_USE = Gauge("gazepipe_ring_slots_in_use", "Ring slots holding a frame", 
 WORKERS = Gauge("gazepipe_workers", "Tracker workers connected", registry=REGISTRY)
 WORKER_RESTARTS = Gauge("gazepipe_worker_restarts", "Worker restarts reported by connected workers",
                         registry=REGISTRY)
+WORKERS_LOST = Counter("gazepipe_workers_lost", "Worker connections lost (a worker died or stopped)",
+                       registry=REGISTRY)

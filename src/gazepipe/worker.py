@@ -45,6 +45,28 @@ def _to_decoded_hints(hints: TrackHints, scale: float) -> TrackHints:
     return TrackHints(face_box=_scale_box(hints.face_box, scale), thresholds=hints.thresholds, detect=hints.detect)
 
 
+def _test_faults() -> dict[int, str]:
+    """Fault injection for the reliability tests only: `GAZEPIPE_TEST_FAULTS="raise@333,sleep@334"` makes a
+    frame decoded `333` pixels wide raise inside the tracker, and one `334` wide hang for 30 s."""
+    faults = {}
+    for item in os.environ.get("GAZEPIPE_TEST_FAULTS", "").split(","):
+        kind, _, width = item.partition("@")
+        if kind in {"raise", "sleep"} and width.isdigit():
+            faults[int(width)] = kind
+    return faults
+
+
+_FAULTS = _test_faults()
+
+
+def _inject_fault(width: int) -> None:
+    fault = _FAULTS.get(width)
+    if fault == "raise":
+        raise RuntimeError("injected tracker fault")
+    if fault == "sleep":
+        time.sleep(30.0)
+
+
 def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> None:
     """Handles jobs from one front connection until it closes."""
     sock.sendall(ipc.frame(hello))
@@ -59,12 +81,18 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
             if not isinstance(job, ipc.Job):
                 continue
             started = time.perf_counter()
-            grey = ring.view(job.slot, job.width, job.height)
-            output = tracker.track(grey, _to_decoded_hints(job.hints, job.scale))
-            del grey  # the slot goes back to the front with the answer: keep no view of it
-            output = _to_frame_coords(output, job.scale)
+            error: str | None = None
+            try:
+                _inject_fault(job.width)
+                grey = ring.view(job.slot, job.width, job.height)
+                output = tracker.track(grey, _to_decoded_hints(job.hints, job.scale))
+                del grey  # the slot goes back to the front with the answer: keep no view of it
+                output = _to_frame_coords(output, job.scale)
+            except Exception as exc:  # a frame that crashes the tracker costs that frame, never the worker
+                log.exception("worker %d: tracker failed on job %d", hello.worker_index, job.job_id)
+                output, error = TrackOutput(), f"{type(exc).__name__}"
             track_ms = (time.perf_counter() - started) * 1000.0
-            sock.sendall(ipc.frame(ipc.Done(job.job_id, job.slot, output, track_ms)))
+            sock.sendall(ipc.frame(ipc.Done(job.job_id, job.slot, output, track_ms, error)))
     finally:
         ring.close()
 
