@@ -289,7 +289,7 @@ def _intake(front: Front, session: Session, data: bytes | None, text: str | None
             jpeg = memoryview(base64_payload(message.image))
         session.frames_received += 1
         metrics.FRAMES_RECEIVED.inc()
-        plan = plan_decode(jpeg, settings.max_frame_side, settings.slot_pixels)
+        plan = plan_decode(jpeg, settings.max_frame_side, settings.slot_pixels, settings.max_progressive_pixels)
         frame = Frame(ordinal=ordinal, seq=seq, timestamp=timestamp, binary=binary, jpeg=jpeg, plan=plan)
         if not limiter.take():
             front.dispatcher.drop(session, frame, "rate_limited")

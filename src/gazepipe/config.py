@@ -18,6 +18,7 @@ class Settings:
     ring_slots: int = 64
     slot_pixels: int = 1280 * 1024  # decoded greyscale pixels per ring slot; larger frames decode scaled down
     max_frame_side: int = 4096  # JPEG width or height above this is refused before decoding
+    max_progressive_pixels: int = 640 * 480  # progressive JPEGs buffer the whole image: refused above this
     max_message_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 2  # frames per session inside workers at once
     stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked

@@ -45,8 +45,43 @@ def base64_payload(image: str) -> bytes:
         raise ProtocolError("bad_base64", f"image is not valid base64: {exc}") from None
 
 
-def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int) -> JpegPlan:
-    """Reads only the JPEG header and picks the decode scale; nothing the size of the image is allocated."""
+_PROGRESSIVE_SOF = {0xC2, 0xC6, 0xCA, 0xCE}
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def buffers_whole_image(jpeg: bytes | memoryview) -> bool:
+    """True when libjpeg must hold every DCT coefficient of the image at once (2 bytes a sample, at any decode
+    scale): a progressive JPEG, or a multi-scan one whose first scan lacks some of the frame's components.
+    Walks the marker segments up to the first scan; never reads past the buffer."""
+    data = bytes(jpeg[:65536]) if len(jpeg) > 65536 else bytes(jpeg)
+    pos, components = 2, 0
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker where one belongs: the decoder will report it
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in _SOF:
+            if marker in _PROGRESSIVE_SOF:
+                return True
+            components = data[pos + 9] if pos + 9 < len(data) else 0
+        elif marker == 0xDA:  # start of scan: its component count
+            scan_components = data[pos + 4] if pos + 4 < len(data) else 0
+            return components > 1 and scan_components < components
+        if length < 2:
+            return False
+        pos += 2 + length
+    return False
+
+
+def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int,
+                max_buffered_pixels: int | None = None) -> JpegPlan:
+    """Reads only the JPEG header and picks the decode scale; nothing the size of the image is allocated.
+
+    A progressive (or multi-scan) JPEG makes libjpeg allocate coefficient buffers for the whole image whatever
+    the scale, so those are refused above `max_buffered_pixels` (default: `slot_pixels`)."""
     if len(jpeg) < 4 or bytes(jpeg[:2]) != b"\xff\xd8":
         raise ProtocolError("not_jpeg", "image is not a JPEG (no SOI marker)")
     try:
@@ -57,6 +92,10 @@ def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int) -> Jp
         raise ProtocolError("bad_jpeg", "JPEG has no pixels")
     if width > max_side or height > max_side:
         raise ProtocolError("frame_too_large", f"{width}x{height} exceeds the {max_side}-pixel side limit")
+    limit = slot_pixels if max_buffered_pixels is None else max_buffered_pixels
+    if width * height > limit and buffers_whole_image(jpeg):
+        raise ProtocolError("frame_too_large", f"progressive or multi-scan JPEG of {width}x{height} exceeds the "
+                                               f"{limit}-pixel limit for such images")
     for scale in _SCALES:
         plan = JpegPlan(width, height, scale)
         if plan.decoded_width * plan.decoded_height <= slot_pixels:
