@@ -279,7 +279,7 @@ def _intake(front: Front, session: Session, data: bytes | None, text: str | None
         else:
             try:
                 message = json_decoder.decode(text or "")
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeError) as exc:
                 raise ProtocolError("bad_message", f"not a valid message: {exc}") from None
             if not isinstance(message, FrameMessage):
                 _control(session, ordinal, message)

@@ -101,6 +101,7 @@ export interface GazeClientStats {
 
 interface PendingRequest {
   request: string;
+  ordinal: number;
   resolve: (data: Record<string, unknown>) => void;
   reject: (err: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -126,6 +127,8 @@ export class GazeClient extends Emitter<GazeClientEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
   private seq = 0;
+  /** Messages sent on the current connection; the service answers frames and control messages in this order. */
+  private ordinal = 0;
   private readonly requests: PendingRequest[] = [];
 
   private grabber: FrameGrabber | null = null;
@@ -206,7 +209,7 @@ export class GazeClient extends Emitter<GazeClientEvents> {
     const seq = this.seq;
     this.seq = (this.seq + 1) >>> 0;
     socket.send(this.mode === "binary" ? encodeBinaryFrame(seq, timestamp, jpeg) : encodeTextFrame(seq, timestamp, jpeg));
-    this.inFlight.add({ seq, sentAt: monotonicMs(), width: size?.width ?? 0, height: size?.height ?? 0 });
+    this.inFlight.add({ seq, ordinal: this.ordinal++, sentAt: monotonicMs(), width: size?.width ?? 0, height: size?.height ?? 0 });
     this.counters.sent++;
     return true;
   }
@@ -221,6 +224,7 @@ export class GazeClient extends Emitter<GazeClientEvents> {
     return new Promise((resolve, reject) => {
       const pending: PendingRequest = {
         request: message.type,
+        ordinal: this.ordinal++,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -232,6 +236,16 @@ export class GazeClient extends Emitter<GazeClientEvents> {
       this.requests.push(pending);
       socket.send(JSON.stringify(message));
     });
+  }
+
+  /** Changes this session's settings on the service (names as the service documents them); resolves with all of them. */
+  configure(settings: Record<string, number | boolean | string>): Promise<Record<string, unknown>> {
+    return this.request({ type: "config", settings });
+  }
+
+  /** This session's statistics (blinks per minute, PERCLOS, time attentive, ...), as the service computes them. */
+  getStats(): Promise<Record<string, unknown>> {
+    return this.request({ type: "stats" });
   }
 
   // --- connection ---------------------------------------------------------------------------------------
@@ -293,6 +307,7 @@ export class GazeClient extends Emitter<GazeClientEvents> {
   /** Forgets frames and requests that belonged to a connection that is gone. */
   private dropConnectionState(reason: Error): void {
     this.inFlight.clear();
+    this.ordinal = 0;
     for (const r of this.requests.splice(0)) {
       clearTimeout(r.timer);
       r.reject(reason);
@@ -325,8 +340,11 @@ export class GazeClient extends Emitter<GazeClientEvents> {
         break;
       }
       case "error": {
-        // An error without a seq answers a control message when one is waiting, else the oldest frame.
-        if (message.seq === null && this.requests.length > 0) {
+        // Answers come in send order, frames and control messages alike: an error without a seq answers
+        // whichever of the oldest frame and the oldest control message was sent first.
+        const oldestFrame = this.inFlight.oldest();
+        const oldestRequest = this.requests[0];
+        if (message.seq === null && oldestRequest && (!oldestFrame || oldestRequest.ordinal < oldestFrame.ordinal)) {
           const r = this.requests.shift()!;
           clearTimeout(r.timer);
           r.reject(new Error(`gazepipe ${message.code}: ${message.message}`));

@@ -7,6 +7,8 @@
 
 export interface PendingFrame {
   seq: number;
+  /** Position among all messages sent on the connection (frames and control messages share one answer order). */
+  ordinal: number;
   /** Client clock (performance.now()) when the frame was sent, for the round-trip time. */
   sentAt: number;
   width: number;

@@ -224,15 +224,21 @@ test("control requests resolve with their reply and reject when the connection d
   await assert.rejects(client.request({ type: "stats" }), /not connected/);
 });
 
-test("an error without seq rejects a waiting control request, not a frame", async () => {
+test("an error without seq answers whichever of frame and control message was sent first", async () => {
   const { client, sockets } = setup();
   client.connect();
   sockets[0]!.open();
+  const pending = client.configure({ nope: 1 });
   client.sendFrame(JPEG);
-  const pending = client.request({ type: "config", settings: { nope: 1 } });
-  sockets[0]!.reply({ type: "error", code: "bad_setting", message: "unknown setting nope", timestamp: null, seq: null });
-  await assert.rejects(pending, /bad_setting/);
-  assert.equal(client.stats.inFlight, 1);
+  sockets[0]!.reply({ type: "error", code: "bad_config", message: "unknown setting nope", timestamp: null, seq: null });
+  await assert.rejects(pending, /bad_config/);
+  assert.equal(client.stats.inFlight, 1, "the frame still awaits its answer");
+
+  const stats = client.getStats();
+  sockets[0]!.reply({ type: "error", code: "bad_image", message: "not a JPEG", timestamp: null, seq: null });
+  assert.equal(client.stats.inFlight, 0, "the frame was sent before the stats request");
+  sockets[0]!.reply({ type: "reply", request: "stats", data: { n: 1 } });
+  assert.deepEqual(await stats, { n: 1 });
 });
 
 // --- the capture loop, with just enough of a DOM to run it -----------------------------------------------

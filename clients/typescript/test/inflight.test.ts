@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InFlight } from "../src/inflight.js";
 
-const frame = (seq: number) => ({ seq, sentAt: seq * 10, width: 640, height: 480 });
+const frame = (seq: number) => ({ seq, ordinal: seq, sentAt: seq * 10, width: 640, height: 480 });
 
 test("refuses frames beyond maxInFlight", () => {
   const w = new InFlight(2);
