@@ -155,6 +155,9 @@ async def health(request: Request) -> JSONResponse:
     if front.dispatcher is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     body: dict[str, object] = {"status": "ok", "sessions": len(front.sessions), **front.dispatcher.health()}
+    if front.dispatcher.shutting_down:  # draining on SIGTERM: readiness probes and balancers take it out
+        body.update(status="draining", reason="shutting down")
+        return JSONResponse(body, status_code=503)
     if not front.dispatcher.workers:
         body.update(status="unavailable", reason="no tracker worker is connected")
         return JSONResponse(body, status_code=503)
@@ -187,6 +190,13 @@ def _refusal(front: Front, websocket: WebSocket) -> str | None:
 async def gaze_socket(websocket: WebSocket) -> None:
     front = _front(websocket)
     refusal = _refusal(front, websocket)
+    if refusal is None and (front.dispatcher is None or front.dispatcher.shutting_down) \
+            and "websocket.http.response" in websocket.scope.get("extensions", {}):
+        # Starting or draining: HTTP 503, which a balancer (nginx's proxy_next_upstream http_503) retries on
+        # another instance, where a close would reach the client as a failed handshake.
+        log.warning("websocket refused: %s", "starting" if front.dispatcher is None else "shutting down")
+        await websocket.send_denial_response(JSONResponse({"status": "unavailable"}, status_code=503))
+        return
     if refusal is not None or front.dispatcher is None or front.dispatcher.shutting_down:
         log.warning("websocket refused: %s", refusal or "shutting down")
         await websocket.close(code=CLOSE_POLICY, reason=refusal or "shutting down")
