@@ -60,9 +60,21 @@ try {
         // enough results have come to show the page in its steady state.
         if (g.count >= (opts.minResults ?? 10)) {
           await page.screenshot({ path: opts.screenshot });
-          summary.screenshot = opts.screenshot;
-          summary.ok = true;
-          break;
+          // Keep the picture only if no newer result replaced the good one meanwhile: the overlay and numbers
+          // on it are then those of a result with a face and pupils.
+          const after = await read();
+          if (after?.last?.seq === g.last.seq) {
+            summary.screenshot = opts.screenshot;
+            summary.ok = true;
+            break;
+          }
+          summary.screenshotRetries = (summary.screenshotRetries ?? 0) + 1;
+          if (summary.screenshotRetries >= 20) {
+            summary.screenshot = opts.screenshot;
+            summary.ok = true;
+            break;
+          }
+          continue;
         }
       }
     }

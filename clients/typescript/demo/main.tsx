@@ -41,10 +41,13 @@ window.gazepipe = { last: null, count: 0, state: "closed", errors: [], client: n
 
 function Demo() {
   const [events, setEvents] = useState<(GazeEvent & { at: string })[]>([]);
+  // Held in state so the numbers re-render with each result and always match the overlay.
+  const [last, setLast] = useState<GazeData | null>(null);
 
   const onResult = (data: GazeData) => {
     window.gazepipe.last = data;
     window.gazepipe.count++;
+    setLast(data);
     if (data.events.length) {
       const at = new Date().toLocaleTimeString();
       setEvents((old) => [...data.events.map((e) => ({ ...e, at })), ...old].slice(0, 50));
@@ -72,15 +75,14 @@ function Demo() {
           return null;
         }}
       </CameraAttention>
-      <Side events={events} />
+      <Side events={events} last={last} />
     </div>
   );
 }
 
-function Side({ events }: { events: (GazeEvent & { at: string })[] }) {
-  // Re-rendered by the parent on each result (its state changes with CameraAttention's).
+function Side({ events, last }: { events: (GazeEvent & { at: string })[]; last: GazeData | null }) {
+  // Also re-rendered twice a second, so connection state and counters move while no result comes.
   const [, force] = useState(0);
-  const last = window.gazepipe.last;
   const stats = window.gazepipe.client?.stats;
   useInterval(() => force((n) => n + 1), 500);
   const f = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? "–" : v.toFixed(digits));
@@ -123,10 +125,14 @@ function Side({ events }: { events: (GazeEvent & { at: string })[] }) {
   );
 }
 
+/** An event's own fields, minus its epoch-ms start/end (the list shows wall-clock time) and empty ones. */
 function describeEvent(e: GazeEvent): string {
   return Object.entries(e)
-    .filter(([k]) => k !== "type" && k !== "at")
-    .map(([k, v]) => `${k}=${typeof v === "number" ? Math.round(v * 1000) / 1000 : String(v)}`)
+    .filter(([k, v]) => !["type", "at", "start", "end", "timestamp"].includes(k) && v !== null && v !== undefined)
+    .map(([k, v]) => {
+      if (typeof v !== "number") return `${k}=${String(v)}`;
+      return k.endsWith("duration") || k.endsWith("_ms") ? `${k} ${Math.round(v)} ms` : `${k}=${Math.round(v * 1000) / 1000}`;
+    })
     .join(" ");
 }
 
