@@ -85,7 +85,10 @@ def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int,
     if len(jpeg) < 4 or bytes(jpeg[:2]) != b"\xff\xd8":
         raise ProtocolError("not_jpeg", "image is not a JPEG (no SOI marker)")
     try:
-        width, height, _subsample, _colorspace = _turbo.decode_header(jpeg)
+        # A header libjpeg warns about still decodes its size; the decode itself reports real corruption.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            width, height, _subsample, _colorspace = _turbo.decode_header(jpeg)
     except OSError as exc:
         raise ProtocolError("bad_jpeg", f"JPEG header unreadable: {exc}") from None
     if width <= 0 or height <= 0:
