@@ -21,6 +21,7 @@ class Settings:
     max_progressive_pixels: int = 640 * 480  # progressive JPEGs buffer the whole image: refused above this
     max_message_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 2  # frames per session inside workers at once
+    worker_depth: int = 2  # jobs a worker holds at once: the next waits in its socket while it tracks one
     stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
     max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as overloaded

@@ -140,8 +140,11 @@ class Dispatcher:
             self._waiting.append(session)
 
     def _idle_worker(self) -> WorkerLink | None:
-        idle = [w for w in self.workers.values() if not w.jobs]
-        return min(idle, key=lambda w: w.frames_done) if idle else None
+        """The least busy worker with room for a job; a job queued behind another saves the worker a round
+        trip to the front between frames."""
+        depth = max(1, self.settings.worker_depth)
+        ready = [w for w in self.workers.values() if len(w.jobs) < depth]
+        return min(ready, key=lambda w: (len(w.jobs), w.frames_done)) if ready else None
 
     def _pump(self) -> None:
         """Starts as many waiting frames as there are idle workers, oldest waiting session first."""

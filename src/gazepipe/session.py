@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from gazepipe import metrics
 from gazepipe.attention import AttentionModel, gaze_direction
 from gazepipe.jpeg import JpegPlan
 from gazepipe.protocol import (
@@ -94,7 +95,9 @@ class Session:
         """Files the answer for `ordinal` and releases every answer that is now next in line."""
         if self.closed:
             return
+        started = time.perf_counter()
         self._ready[ordinal] = msgpack_encoder.encode(message) if binary else json_encoder.encode(message).decode()
+        metrics.STAGE_SECONDS.labels("encode").observe(time.perf_counter() - started)
         while self._next_to_send in self._ready:
             self.outbox.put_nowait(self._ready.pop(self._next_to_send))
             self._next_to_send += 1
@@ -127,6 +130,7 @@ class Session:
         now = time.monotonic()
         total_ms = (now - frame.received) * 1000.0
         queue_ms = (frame.dispatched - frame.received) * 1000.0 - frame.decode_ms
+        ipc_ms = (now - frame.dispatched) * 1000.0 - track_ms  # to the worker and back, waiting in its socket
         result = GazeResult(
             timestamp=frame.timestamp,
             seq=frame.seq,
@@ -155,6 +159,7 @@ class Session:
                 "queue": round(max(0.0, queue_ms), 3),
                 "decode": round(frame.decode_ms, 3),
                 "track": round(track_ms, 3),
+                "ipc": round(max(0.0, ipc_ms), 3),
                 "total": round(total_ms, 3),
             },
         )

@@ -1,0 +1,160 @@
+"""Frames per second against the number of tracker workers, and where a frame's time goes.
+
+    .venv/bin/python benchmarks/scaling.py [--json]
+
+1. For 1 .. cores workers, the service (started as `make run` does) is offered more frames than it can track
+   (`--clients` x `--fps`, binary); the processed frames/s is its capacity with that many workers.
+2. With one worker, the per-frame cost split by stage (the results' `stages_ms` medians) and the CPU each
+   process spent per processed frame (psutil), next to the cost of the stages alone measured in this process
+   on one core: JPEG decode to grey, 68 landmarks given the face box, both pupils; their sum is the floor.
+3. The tracker's own cost per frame in this process (decode to result, face box followed from frame to frame
+   as a session does), next to MediaPipe Face Mesh with iris at 2.2 ms per frame on this kind of machine
+   (quoted from the field notes, not measured here: MediaPipe is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import loadgen
+from loadgen import frames
+
+MEDIAPIPE_FACE_MESH_MS = 2.2  # field notes: Face Mesh with iris, video mode, this kind of machine
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples), 3) if samples else 0.0
+
+
+def stages_alone(max_frames: int) -> dict[str, Any]:
+    """Each stage timed on its own over the benchmark frames, one core, medians in ms."""
+    from gazepipe.jpeg import decode_into, plan_decode
+    from gazepipe.model import predictor_path
+    from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+    from gazepipe.tracking.pupil import locate
+    from gazepipe.tracking.tracker import GazeTracker
+    from gazepipe.tracking.types import TrackHints
+
+    tracker = GazeTracker(str(predictor_path()))
+    faces = tracker._faces  # the tracker's own dlib models, timed step by step
+    times: dict[str, list[float]] = {k: [] for k in ("decode", "landmarks", "pupils", "follow", "detect_full",
+                                                     "tracker", "tracker_with_decode", "detect_frames",
+                                                     "tracker_with_decode_faces", "tracker_with_decode_clip")}
+
+    def timed(name: str, call: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        value = call()
+        times[name].append((time.perf_counter() - started) * 1000.0)
+        return value
+
+    detections = 0
+    count = 0
+    sequences = frames.sequences()
+    per_sequence = max(1, max_frames // len(sequences))  # every sequence gets its share, the clip too
+    for sequence in sequences:
+        box = None
+        for jpeg in sequence.jpegs[:per_sequence]:
+            count += 1
+            plan = plan_decode(jpeg, 4096, 1 << 22)
+            grey = np.empty((plan.decoded_height, plan.decoded_width), np.uint8)
+            timed("decode", lambda g=grey, j=jpeg, p=plan: decode_into(j, p, g))
+            started = time.perf_counter()
+            out = tracker.track(grey, TrackHints(face_box=box))
+            elapsed = (time.perf_counter() - started) * 1000.0
+            times["tracker"].append(elapsed)
+            times["tracker_with_decode"].append(elapsed + times["decode"][-1])
+            kind = "clip" if sequence.name == "clip" else "faces"
+            times[f"tracker_with_decode_{kind}"].append(elapsed + times["decode"][-1])
+            if out.detector_ran:
+                detections += 1
+                times["detect_frames"].append(elapsed)
+            box = out.face_box if out.face_found else None
+            if box is None:
+                continue
+            landmarks = timed("landmarks", lambda g=grey, b=box: faces.landmarks(g, b))
+            timed("pupils", lambda g=grey, lm=landmarks: [
+                locate(Eye(g, lm[LEFT_POINTS]), None), locate(Eye(g, lm[RIGHT_POINTS]), None)])
+            timed("follow", lambda g=grey, b=box: faces.follow(g, b))
+            if len(times["detect_full"]) < 20:
+                timed("detect_full", lambda g=grey: faces.detect(g))
+    medians = {name: _median_ms(values) for name, values in times.items()}
+    return {
+        "frames": count,
+        "stage_median_ms": medians,
+        "floor_ms": round(medians["decode"] + medians["landmarks"] + medians["pupils"], 3),
+        "tracker_mean_ms": round(float(np.mean(times["tracker_with_decode"])), 3) if count else 0.0,
+        "tracker_p95_ms": round(float(np.percentile(times["tracker_with_decode"], 95)), 3) if count else 0.0,
+        "detector_ran_share": round(detections / count, 3) if count else 0.0,
+        "mediapipe_face_mesh_ms": MEDIAPIPE_FACE_MESH_MS,
+    }
+
+
+def capacity(workers: int, clients: int, fps: float, duration: float, warmup: float,
+             client_processes: int) -> dict[str, Any]:
+    with loadgen.service_under_test(None, workers, max_connections_per_client=64) as (ws, launched):
+        pids = loadgen.service_pids(ws, launched)
+        before = loadgen.stage_sums(ws)
+        logs, usage, wall = loadgen.drive(ws, clients, fps, duration, "binary", warmup=warmup, grace=3.0,
+                                          processes=client_processes, monitor_pids=pids)
+        means = loadgen.sample_stage_means(ws, before)
+    result = loadgen.summarise(logs, usage, wall, {"workers": workers, "clients": clients, "fps": fps},
+                               {k: v for k, v in means.items() if k == "encode"})
+    processed = max(1, result["frames_processed"])
+    cpu_per_frame = {p["process"]: round(1000.0 * p["cpu_s"] / processed, 3) for p in result["processes"]}
+    return {"workers": workers, "offered_fps": result["offered_fps"], "processed_fps": result["processed_fps"],
+            "latency_ms": result["latency_ms"], "stages_ms_median": result["stages_ms_median"],
+            "cpu_ms_per_processed_frame": cpu_per_frame, "dropped_by_reason": result["dropped_by_reason"],
+            "out_of_order": result["out_of_order"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=30)
+    parser.add_argument("--fps", type=float, default=20.0, help="per client: offer more than the workers can do")
+    parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--max-workers", type=int, default=loadgen.os.cpu_count() or 1)
+    parser.add_argument("--frames", type=int, default=1000, help="frames for the in-process stage timings")
+    parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    runs = [capacity(w, args.clients, args.fps, args.duration, args.warmup, args.client_processes)
+            for w in range(1, args.max_workers + 1)]
+    alone = stages_alone(args.frames)
+    result = {"benchmark": "scaling", **loadgen.machine(), "runs": runs, "in_process": alone}
+
+    print(f"frames/s against workers ({args.clients} clients x {args.fps:g} FPS offered, binary)")
+    print(f"  {'workers':>7} {'offered':>8} {'processed':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    for run in runs:
+        print(f"  {run['workers']:>7} {run['offered_fps']:>8} {run['processed_fps']:>9} "
+              f"{run['latency_ms']['p50']!s:>8} {run['latency_ms']['p95']!s:>8}")
+    one = runs[0]
+    print("per-frame cost with one worker, service (stage medians, ms): "
+          + "  ".join(f"{k} {v}" for k, v in one["stages_ms_median"].items()))
+    print("  CPU ms per processed frame: " + "  ".join(f"{k} {v}" for k, v in one["cpu_ms_per_processed_frame"].items()))
+    s = alone["stage_median_ms"]
+    print(f"stages alone, in process, one core ({alone['frames']} frames, medians ms): decode {s['decode']}  "
+          f"landmarks {s['landmarks']}  pupils {s['pupils']}  = floor {alone['floor_ms']}")
+    print(f"  face box follow {s['follow']}  full-frame detection {s['detect_full']}  "
+          f"(the detector ran on {alone['detector_ran_share']:.0%} of frames)")
+    print(f"tracker's own cost per frame, decode to result: median {s['tracker_with_decode']}  mean "
+          f"{alone['tracker_mean_ms']}  p95 {alone['tracker_p95_ms']} ms  (webcam faces {s['tracker_with_decode_faces']}, "
+          f"stage clip {s['tracker_with_decode_clip']})  |  MediaPipe Face Mesh {MEDIAPIPE_FACE_MESH_MS} ms "
+          "(field notes)")
+    print(f"commit {result['commit']}, {result['date']}, {result['cpus']} cores, load {result['load_avg_1m']}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

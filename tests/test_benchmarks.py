@@ -1,0 +1,73 @@
+"""The benchmarks run: a 2-second smoke run of each, and their JSON has the fields the docs rely on.
+
+No timing is asserted: these runs share the machine with the rest of the suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+
+LATENCY_FIELDS = {"frames_sent", "frames_answered", "frames_processed", "frames_dropped", "dropped_by_reason",
+                  "frames_unanswered", "out_of_order", "latency_ms", "stages_ms_median", "processed_fps",
+                  "processes", "commit", "date", "cpus", "load_avg_1m"}
+
+
+def run_json(script: str, *args: str, timeout: float = 240.0) -> dict[str, object]:
+    done = subprocess.run([sys.executable, str(BENCH / script), *args, "--json"], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    result: dict[str, object] = json.loads(last)
+    return result
+
+
+@pytest.mark.parametrize("mode", ["binary", "text"])
+def test_latency_smoke(mode: str) -> None:
+    result = run_json("latency.py", "--clients", "2", "--fps", "5", "--duration", "2", "--warmup", "0.5",
+                      "--mode", mode, "--workers", "1")
+    assert LATENCY_FIELDS <= set(result), LATENCY_FIELDS - set(result)
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99", "max"}  # type: ignore[arg-type]
+    assert result["frames_sent"] > 0 and result["frames_answered"] == result["frames_sent"]  # type: ignore[operator]
+    assert result["out_of_order"] == 0
+    stages = result["stages_ms_median"]
+    assert isinstance(stages, dict) and {"decode", "queue", "track", "ipc", "total"} <= set(stages)
+    names = {p["process"] for p in result["processes"]}  # type: ignore[union-attr]
+    assert {"front", "workers", "worker-0", "loadgen-0"} <= names
+    for proc in result["processes"]:  # type: ignore[union-attr]
+        assert {"pid", "cpu_percent", "cpu_s", "peak_rss_mb"} <= set(proc)
+
+
+def test_throughput_smoke(tmp_path: Path) -> None:
+    plot = tmp_path / "throughput.png"
+    result = run_json("throughput.py", "--duration", "2", "--warmup", "0.5", "--mode", "binary", "--workers", "1",
+                      "--loads", "10", "--seed-loads", "5", "--plot", str(plot), timeout=300)
+    assert {"designs", "ratio_to_seed", "p95_limit_ms", "commit", "date", "plot"} <= set(result)
+    designs = result["designs"]
+    assert isinstance(designs, list) and [d["design"] for d in designs] == ["gazepipe", "seed"]
+    for design in designs:
+        assert {"steps", "sustained_fps", "peak_processed_fps", "mode", "workers"} <= set(design)
+        step = design["steps"][0]
+        assert {"offered_fps", "processed_fps", "p50_ms", "p95_ms", "p99_ms", "loss", "sustained"} <= set(step)
+        assert step["out_of_order"] == 0
+    assert "gazepipe_binary" in result["ratio_to_seed"]  # type: ignore[operator]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_smoke() -> None:
+    result = run_json("scaling.py", "--clients", "2", "--fps", "5", "--duration", "2", "--warmup", "0.5",
+                      "--max-workers", "1", "--frames", "26")
+    assert {"runs", "in_process", "commit", "date"} <= set(result)
+    runs = result["runs"]
+    assert isinstance(runs, list) and [r["workers"] for r in runs] == [1]
+    assert {"processed_fps", "stages_ms_median", "cpu_ms_per_processed_frame", "latency_ms"} <= set(runs[0])
+    alone = result["in_process"]
+    assert isinstance(alone, dict)
+    assert {"decode", "landmarks", "pupils", "tracker_with_decode"} <= set(alone["stage_median_ms"])
+    assert {"floor_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
