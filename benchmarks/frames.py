@@ -52,7 +52,7 @@ def clip_sequence(max_frames: int = 300) -> Sequence:
     """Every frame of the real clip, letterboxed to 640x480, as JPEG q80."""
     path = testdata.data_root() / CLIP
     capture = cv2.VideoCapture(str(path))
-    jpegs = []
+    jpegs: list[bytes] = []
     try:
         while len(jpegs) < max_frames:
             ok, image = capture.read()

@@ -20,11 +20,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import numpy as np
-
 import loadgen
+import numpy as np
 from loadgen import frames
 
 MEDIAPIPE_FACE_MESH_MS = 2.2  # field notes: Face Mesh with iris, video mode, this kind of machine
@@ -49,6 +49,9 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
                                                      "tracker", "tracker_with_decode", "detect_frames",
                                                      "tracker_with_decode_faces", "tracker_with_decode_clip")}
 
+    def both_pupils(grey: np.ndarray, landmarks: np.ndarray) -> list[object]:
+        return [locate(Eye(grey, landmarks[LEFT_POINTS]), None), locate(Eye(grey, landmarks[RIGHT_POINTS]), None)]
+
     def timed(name: str, call: Callable[[], Any]) -> Any:
         started = time.perf_counter()
         value = call()
@@ -65,7 +68,7 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
             count += 1
             plan = plan_decode(jpeg, 4096, 1 << 22)
             grey = np.empty((plan.decoded_height, plan.decoded_width), np.uint8)
-            timed("decode", lambda g=grey, j=jpeg, p=plan: decode_into(j, p, g))
+            timed("decode", partial(decode_into, jpeg, plan, grey))
             started = time.perf_counter()
             out = tracker.track(grey, TrackHints(face_box=box))
             elapsed = (time.perf_counter() - started) * 1000.0
@@ -79,12 +82,11 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
             box = out.face_box if out.face_found else None
             if box is None:
                 continue
-            landmarks = timed("landmarks", lambda g=grey, b=box: faces.landmarks(g, b))
-            timed("pupils", lambda g=grey, lm=landmarks: [
-                locate(Eye(g, lm[LEFT_POINTS]), None), locate(Eye(g, lm[RIGHT_POINTS]), None)])
-            timed("follow", lambda g=grey, b=box: faces.follow(g, b))
+            landmarks = timed("landmarks", partial(faces.landmarks, grey, box))
+            timed("pupils", partial(both_pupils, grey, landmarks))
+            timed("follow", partial(faces.follow, grey, box))
             if len(times["detect_full"]) < 20:
-                timed("detect_full", lambda g=grey: faces.detect(g))
+                timed("detect_full", partial(faces.detect, grey))
     medians = {name: _median_ms(values) for name, values in times.items()}
     return {
         "frames": count,
@@ -140,14 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     one = runs[0]
     print("per-frame cost with one worker, service (stage medians, ms): "
           + "  ".join(f"{k} {v}" for k, v in one["stages_ms_median"].items()))
-    print("  CPU ms per processed frame: " + "  ".join(f"{k} {v}" for k, v in one["cpu_ms_per_processed_frame"].items()))
+    cpu = one["cpu_ms_per_processed_frame"]
+    print("  CPU ms per processed frame: " + "  ".join(f"{k} {v}" for k, v in cpu.items()))
     s = alone["stage_median_ms"]
     print(f"stages alone, in process, one core ({alone['frames']} frames, medians ms): decode {s['decode']}  "
           f"landmarks {s['landmarks']}  pupils {s['pupils']}  = floor {alone['floor_ms']}")
     print(f"  face box follow {s['follow']}  full-frame detection {s['detect_full']}  "
           f"(the detector ran on {alone['detector_ran_share']:.0%} of frames)")
     print(f"tracker's own cost per frame, decode to result: median {s['tracker_with_decode']}  mean "
-          f"{alone['tracker_mean_ms']}  p95 {alone['tracker_p95_ms']} ms  (webcam faces {s['tracker_with_decode_faces']}, "
+          f"{alone['tracker_mean_ms']}  p95 {alone['tracker_p95_ms']} ms  "
+          f"(webcam faces {s['tracker_with_decode_faces']}, "
           f"stage clip {s['tracker_with_decode_clip']})  |  MediaPipe Face Mesh {MEDIAPIPE_FACE_MESH_MS} ms "
           "(field notes)")
     print(f"commit {result['commit']}, {result['date']}, {result['cpus']} cores, load {result['load_avg_1m']}")

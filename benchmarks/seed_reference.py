@@ -33,9 +33,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gazetracking_baseline import GazeTrackingBaseline  # noqa: E402
+from gazetracking_baseline import GazeTrackingBaseline
 
-from gazepipe.model import predictor_path  # noqa: E402
+from gazepipe.model import predictor_path
 
 _TRACKER = GazeTrackingBaseline(str(predictor_path()))
 
@@ -46,6 +46,8 @@ def process(tracker: GazeTrackingBaseline, message: dict[str, object]) -> dict[s
     image_field = str(message.get("image", ""))
     payload = image_field.split(",", 1)[1] if image_field.startswith("data:") else image_field
     colour = cv2.imdecode(np.frombuffer(base64.b64decode(payload), np.uint8), cv2.IMREAD_COLOR)
+    if colour is None:
+        raise ValueError("not a decodable image")
     decoded = time.perf_counter()
     grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
     out = tracker.track(grey, tracker.landmarks(grey))
@@ -81,7 +83,7 @@ async def gaze(websocket: WebSocket) -> None:
         while True:
             text = await websocket.receive_text()
             await websocket.send_text(json.dumps(process(tracker, json.loads(text))))
-    except (WebSocketDisconnect, RuntimeError, KeyError):
+    except (WebSocketDisconnect, RuntimeError, KeyError, ValueError):
         pass
 
 

@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     common = {"duration": args.duration, "warmup": args.warmup, "workers": args.workers, "limit_ms": args.p95_ms,
               "max_loss": args.max_loss, "client_processes": args.client_processes, "deflate": not args.no_deflate,
               "settings": {"max_connections_per_client": 64}}
-    designs = [ramp("gazepipe", ours_loads, mode=mode, **common) for mode in modes]  # type: ignore[arg-type]
-    designs.append(ramp("seed", seed_loads, mode="text", **common))  # type: ignore[arg-type]
+    designs = [ramp("gazepipe", ours_loads, mode=mode, **common) for mode in modes]
+    designs.append(ramp("seed", seed_loads, mode="text", **common))
     seed_fps = designs[-1]["sustained_fps"]
     ratios = {f"{d['design']}_{d['mode']}": (round(d["sustained_fps"] / seed_fps, 1) if seed_fps else None)
               for d in designs[:-1]}
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in design["steps"]:
             print(f"  {s['offered_fps']:>8} {s['processed_fps']:>9} {s['p50_ms']!s:>8} {s['p95_ms']!s:>8} "
                   f"{s['p99_ms']!s:>8} {s['loss']:>6.1%}  {'yes' if s['sustained'] else 'no'}")
-        print(f"  sustained (p95 < {args.p95_ms:g} ms, loss <= {args.max_loss:.0%}): {design['sustained_fps']} frames/s")
+        print(f"  sustained (p95 < {args.p95_ms:g} ms, loss <= {args.max_loss:.0%}): "
+              f"{design['sustained_fps']} frames/s")
     for name, ratio in ratios.items():
         print(f"ratio {name} / seed: {ratio}x")
     print(f"commit {result['commit']}, {result['date']}, {result['cpus']} cores, load {result['load_avg_1m']}")

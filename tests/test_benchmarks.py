@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,12 +20,12 @@ LATENCY_FIELDS = {"frames_sent", "frames_answered", "frames_processed", "frames_
                   "processes", "commit", "date", "cpus", "load_avg_1m"}
 
 
-def run_json(script: str, *args: str, timeout: float = 240.0) -> dict[str, object]:
+def run_json(script: str, *args: str, timeout: float = 240.0) -> dict[str, Any]:
     done = subprocess.run([sys.executable, str(BENCH / script), *args, "--json"], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
-    result: dict[str, object] = json.loads(last)
+    result: dict[str, Any] = json.loads(last)
     return result
 
 
@@ -32,15 +33,15 @@ def run_json(script: str, *args: str, timeout: float = 240.0) -> dict[str, objec
 def test_latency_smoke(mode: str) -> None:
     result = run_json("latency.py", "--clients", "2", "--fps", "5", "--duration", "2", "--warmup", "0.5",
                       "--mode", mode, "--workers", "1")
-    assert LATENCY_FIELDS <= set(result), LATENCY_FIELDS - set(result)
-    assert set(result["latency_ms"]) == {"p50", "p95", "p99", "max"}  # type: ignore[arg-type]
-    assert result["frames_sent"] > 0 and result["frames_answered"] == result["frames_sent"]  # type: ignore[operator]
+    assert set(result) >= LATENCY_FIELDS, LATENCY_FIELDS - set(result)
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99", "max"}
+    assert result["frames_sent"] > 0 and result["frames_answered"] == result["frames_sent"]
     assert result["out_of_order"] == 0
     stages = result["stages_ms_median"]
     assert isinstance(stages, dict) and {"decode", "queue", "track", "ipc", "total"} <= set(stages)
-    names = {p["process"] for p in result["processes"]}  # type: ignore[union-attr]
+    names = {p["process"] for p in result["processes"]}
     assert {"front", "workers", "worker-0", "loadgen-0"} <= names
-    for proc in result["processes"]:  # type: ignore[union-attr]
+    for proc in result["processes"]:
         assert {"pid", "cpu_percent", "cpu_s", "peak_rss_mb"} <= set(proc)
 
 
@@ -56,7 +57,7 @@ def test_throughput_smoke(tmp_path: Path) -> None:
         step = design["steps"][0]
         assert {"offered_fps", "processed_fps", "p50_ms", "p95_ms", "p99_ms", "loss", "sustained"} <= set(step)
         assert step["out_of_order"] == 0
-    assert "gazepipe_binary" in result["ratio_to_seed"]  # type: ignore[operator]
+    assert "gazepipe_binary" in result["ratio_to_seed"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -46,6 +46,7 @@ class InFlight:
     slot: int
     worker: WorkerLink
     answered: bool = False
+    slow: bool = False  # the full-frame detector will run: nothing should queue behind it
 
 
 class Dispatcher:
@@ -143,8 +144,12 @@ class Dispatcher:
         """The least busy worker with room for a job; a job queued behind another saves the worker a round
         trip to the front between frames."""
         depth = max(1, self.settings.worker_depth)
-        ready = [w for w in self.workers.values() if len(w.jobs) < depth]
+        ready = [w for w in self.workers.values()
+                 if not w.jobs or (len(w.jobs) < depth and not self._holds_slow_job(w))]
         return min(ready, key=lambda w: (len(w.jobs), w.frames_done)) if ready else None
+
+    def _holds_slow_job(self, worker: WorkerLink) -> bool:
+        return any(job.slow for j in worker.jobs if (job := self._jobs.get(j)) is not None)
 
     def _pump(self) -> None:
         """Starts as many waiting frames as there are idle workers, oldest waiting session first."""
@@ -191,7 +196,7 @@ class Dispatcher:
         job_id = next(self._job_ids)
         hints = session.hints()
         job = ipc.Job(job_id, slot, plan.decoded_width, plan.decoded_height, float(plan.scale), hints)
-        self._jobs[job_id] = InFlight(session, frame, slot, worker)
+        self._jobs[job_id] = InFlight(session, frame, slot, worker, slow=hints.detect or hints.face_box is None)
         worker.jobs.add(job_id)
         session.in_flight += 1
         worker.writer.write(ipc.frame(job))
