@@ -27,7 +27,7 @@ import pytest
 
 from gazepipe.testdata import REPO_ROOT, clean_wild_faces, data_root, face_frame, frame_transform, webcam_frame
 
-from .service import Service
+from .service import Service, free_port
 
 DRIVER_DIR = REPO_ROOT / "tests" / "browser"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -127,12 +127,13 @@ def einstein_frames() -> list[np.ndarray]:
     return [frame] * 30
 
 
-def run_page(chromium: str, driver: Path, url: str, y4m: Path, name: str, min_results: int) -> dict[str, Any]:
+def run_page(chromium: str, driver: Path, url: str, y4m: Path, name: str, min_results: int = 15,
+             **extra: object) -> dict[str, Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / f"browser-{name}.png"
     with tempfile.TemporaryDirectory(prefix="gazepipe-chromium-") as profile:
         options = {"url": url, "y4m": str(y4m), "screenshot": str(screenshot), "chromium": chromium,
-                   "timeoutMs": 90_000, "minResults": min_results, "profileDir": profile}
+                   "timeoutMs": 90_000, "minResults": min_results, "profileDir": profile, **extra}
         proc = subprocess.run(["node", str(driver), json.dumps(options)], capture_output=True, text=True,
                               timeout=240, cwd=DRIVER_DIR)
     assert proc.returncode == 0, f"driver failed:\n{proc.stdout}\n{proc.stderr}"
@@ -148,7 +149,7 @@ def test_demo_page_streams_a_real_face(service: Service, chromium: str, driver: 
     if not y4m.exists():
         write_y4m(y4m, SOURCES[source]())
     name = f"{source}-{mode}"
-    summary = run_page(chromium, driver, f"{service.http_url}/demo?mode={mode}", y4m, name, min_results=15)
+    summary = run_page(chromium, driver, f"{service.http_url}/demo?mode={mode}", y4m, name)
     where = f"(summary in {ARTIFACTS / f'browser-{name}.json'}, screenshot {summary.get('screenshot')})"
 
     assert not summary["pageErrors"], f"errors in the page: {summary['pageErrors']} {where}"
@@ -165,6 +166,34 @@ def test_demo_page_streams_a_real_face(service: Service, chromium: str, driver: 
     assert good["pupil_left"][0] < good["pupil_right"][0], "image-left pupil is left of the image-right one"
     assert summary["ok"], where
     assert Path(str(summary["screenshot"])).is_file()
+
+
+def test_demo_page_says_when_the_service_is_down(service: Service, chromium: str, driver: Path,
+                                                 y4m_dir: Path) -> None:
+    """The page itself is served, but its WebSocket points at a port where nothing listens."""
+    y4m = y4m_dir / "still.y4m"
+    if not y4m.exists():
+        write_y4m(y4m, still_frames())
+    dead = f"ws://127.0.0.1:{free_port()}/ws/gaze"
+    summary = run_page(chromium, driver, f"{service.http_url}/demo?ws={dead}", y4m, "service-down",
+                       expectAlert="not reachable", timeoutMs=30_000)
+    assert summary["ok"], f"no 'not reachable' alert; page showed: {summary.get('alert')!r}"
+    assert dead in summary["alert"], summary["alert"]
+    assert summary["state"] == "reconnecting", "the client keeps retrying"
+    assert not summary["pageErrors"], summary["pageErrors"]
+
+
+def test_demo_page_says_when_the_camera_is_denied(service: Service, chromium: str, driver: Path,
+                                                  y4m_dir: Path) -> None:
+    """Without --use-fake-ui-for-media-stream, headless Chromium refuses the camera permission."""
+    y4m = y4m_dir / "still.y4m"
+    if not y4m.exists():
+        write_y4m(y4m, still_frames())
+    summary = run_page(chromium, driver, f"{service.http_url}/demo", y4m, "camera-denied",
+                       expectAlert="denied", fakeUi=False, timeoutMs=30_000)
+    assert summary["ok"], f"no 'denied' alert; page showed: {summary.get('alert')!r}"
+    assert summary["results"] == 0
+    assert not summary["pageErrors"], summary["pageErrors"]
 
 
 @pytest.mark.skipif(os.environ.get("GAZEPIPE_DOCS_SCREENSHOT") != "1",

@@ -3,6 +3,9 @@
 //
 // usage: node drive.mjs '{"url": ..., "y4m": ..., "screenshot": ..., "chromium": "/usr/bin/chromium",
 //                         "timeoutMs": 60000, "minResults": 10, "profileDir": ...}'
+// With "expectAlert": "some text", it instead waits for the page's alert (role=alert) to contain that text
+// (how the page tells the user that the camera is denied or the service is down) and reports it as `alert`.
+// "fakeUi": false leaves out --use-fake-ui-for-media-stream, so the camera permission is refused.
 import { chromium } from "playwright-core";
 
 const opts = JSON.parse(process.argv[2] ?? "{}");
@@ -22,7 +25,7 @@ const browser = await chromium.launchPersistentContext(opts.profileDir, {
     "--disable-sync",
     "--no-first-run",
     "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
+    ...(opts.fakeUi === false ? [] : ["--use-fake-ui-for-media-stream"]),
     `--use-file-for-fake-video-capture=${opts.y4m}`,
     // Headless tabs count as hidden to some throttling heuristics; the page must keep its capture timer going.
     "--disable-background-timer-throttling",
@@ -39,6 +42,24 @@ try {
   await page.goto(opts.url, { waitUntil: "load" });
 
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  if (opts.expectAlert) {
+    const alert = page.getByRole("alert").filter({ hasText: opts.expectAlert });
+    try {
+      await alert.first().waitFor({ timeout: Math.max(1000, deadline - Date.now()) });
+      summary.alert = await alert.first().textContent();
+      summary.ok = true;
+    } catch {
+      summary.alert = await page.getByRole("alert").first().textContent({ timeout: 500 }).catch(() => null);
+    }
+    const g = await page.evaluate(() => window.gazepipe && { count: window.gazepipe.count, state: window.gazepipe.state });
+    summary.results = g?.count ?? 0;
+    summary.state = g?.state ?? null;
+    if (opts.screenshot) {
+      await page.screenshot({ path: opts.screenshot });
+      summary.screenshot = opts.screenshot;
+    }
+  }
+
   const read = () =>
     page.evaluate(() => {
       const g = window.gazepipe;
@@ -46,7 +67,7 @@ try {
     });
   const isGood = (r) => !!r && r.face_found && Array.isArray(r.pupil_left) && Array.isArray(r.pupil_right);
 
-  while (Date.now() < deadline) {
+  while (!opts.expectAlert && Date.now() < deadline) {
     const g = await read();
     if (g) {
       summary.results = g.count;
@@ -80,7 +101,7 @@ try {
     }
     await page.waitForTimeout(100);
   }
-  if (!summary.screenshot && opts.screenshot) {
+  if (!summary.screenshot && opts.screenshot && !opts.expectAlert) {
     // Failed: still leave a picture of what the page showed, for whoever reads the CI artifacts.
     await page.screenshot({ path: opts.screenshot });
     summary.screenshot = opts.screenshot;
