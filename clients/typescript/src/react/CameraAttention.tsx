@@ -113,7 +113,8 @@ function statusMessage(gaze: UseGazeResult, url: string | undefined): string | n
   if (gaze.camera === "error") return gaze.cameraError?.message ?? "The camera could not be opened.";
   if (gaze.camera === "requesting") return "Waiting for camera permission…";
   if (gaze.connection === "reconnecting" || (gaze.connection === "closed" && gaze.error)) {
-    return `The gaze service is not reachable at ${url ?? "ws://127.0.0.1:8001/ws/gaze"}. Is it running (make run)? Retrying…`;
+    // A refused handshake (origin, token, connection limit) looks the same as a dead port to a browser.
+    return `The gaze service is not reachable at ${url ?? "ws://127.0.0.1:8001/ws/gaze"}. Is it running (make run)? If it is, its log says why it refused this page. Retrying…`;
   }
   if (gaze.connection === "connecting") return "Connecting to the gaze service…";
   if (gaze.data && !gaze.data.face_found && !gaze.data.dropped) return "No face in view: face the camera, with light on your face.";
