@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -42,6 +41,7 @@ from gazepipe.protocol import (
     parse_binary_frame,
 )
 from gazepipe.ring import FrameRing, remove_stale_segments, segment_name
+from gazepipe.screen import CalibrationError
 from gazepipe.session import Frame, Session
 
 log = logging.getLogger("gazepipe.front")
@@ -311,17 +311,36 @@ def _intake(front: Front, session: Session, data: bytes | None, text: str | None
 
 
 def _control(session: Session, ordinal: int, message: object) -> None:
-    """Answers a control message (never a frame) in its place in the session's answer order."""
-    if isinstance(message, StatsRequest):
-        session.answer_reply(ordinal, "stats", session.stats(), binary=False)
-    elif isinstance(message, ConfigMessage):
-        try:
-            session.attention.settings = session.attention.settings.updated(message.settings)
-        except ValueError as exc:
-            raise ProtocolError("bad_config", str(exc)) from None
-        session.answer_reply(ordinal, "config", dataclasses.asdict(session.attention.settings), binary=False)
-    elif isinstance(message, CalibrationMessage):
-        raise ProtocolError("not_supported", "screen calibration is not available in this version")
+    """Answers a control message (never a frame) in its place in the session's answer order. It takes effect
+    in that place too: after every frame sent before it, before every frame sent after it (`Session.in_order`)."""
+    session.in_order(ordinal, lambda: _answer_control(session, ordinal, message))
+
+
+def _answer_control(session: Session, ordinal: int, message: object) -> None:
+    signals = session.signals
+    try:
+        if isinstance(message, StatsRequest):
+            request, data = "stats", session.stats()
+        elif isinstance(message, ConfigMessage):
+            request = "config"
+            try:
+                data = signals.configure(message.settings)
+            except ValueError as exc:
+                raise ProtocolError("bad_config", str(exc)) from None
+        elif isinstance(message, CalibrationMessage):
+            request = "calibration"
+            try:
+                data = {"action": message.action,
+                        **signals.calibrate(message.action, message.x, message.y, message.data)}
+            except CalibrationError as exc:
+                raise ProtocolError(exc.code, str(exc)) from None
+        else:
+            raise ProtocolError("bad_message", f"{type(message).__name__} is not a control message")
+    except ProtocolError as exc:
+        metrics.ERRORS.labels(exc.code).inc()
+        session.answer_error(ordinal, exc.code, str(exc), binary=False)
+        return
+    session.answer_reply(ordinal, request, data, binary=False)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -41,7 +41,8 @@ class StatsRequest(msgspec.Struct, tag_field="type", tag="stats"):
 
 
 class CalibrationMessage(msgspec.Struct, tag_field="type", tag="calibration"):
-    """Screen calibration control: start, record a point, finish, reset, export or import."""
+    """Screen calibration control: start, record a point (or a validation point), finish, reset, export or
+    import (docs/attention.md, "Screen calibration")."""
 
     action: Literal["start", "point", "validate", "finish", "reset", "export", "import"]
     x: float | None = None
@@ -91,6 +92,13 @@ class GazeResult(msgspec.Struct, tag_field="type", tag="result", omit_defaults=F
     screen_x: float | None = None
     screen_y: float | None = None
     stages_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    # Added by the attention model (docs/attention.md); the fields above stay the tracker's raw measurements.
+    pupil_left_smoothed: tuple[float, float] | None = None  # One Euro filtered, same units as pupil_left
+    pupil_right_smoothed: tuple[float, float] | None = None
+    horizontal_ratio_smoothed: float | None = None
+    vertical_ratio_smoothed: float | None = None
+    screen_error: float | None = None  # the calibration's error estimate, screen units (None: uncalibrated)
+    attention_frame: float | None = None  # this frame's attention value before smoothing
 
 
 class ErrorMessage(msgspec.Struct, tag_field="type", tag="error"):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
 
 from gazepipe import metrics
-from gazepipe.attention import AttentionModel, gaze_direction
+from gazepipe.attention import gaze_direction
 from gazepipe.jpeg import JpegPlan
 from gazepipe.protocol import (
     DropReason,
@@ -26,10 +28,12 @@ from gazepipe.protocol import (
     json_encoder,
     msgpack_encoder,
 )
+from gazepipe.signals import SessionSignals
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.types import TrackHints, TrackOutput
 
 _session_ids = itertools.count(1)
+log = logging.getLogger("gazepipe.session")
 
 
 @dataclass
@@ -58,7 +62,10 @@ class Session:
         self.id = f"s{next(_session_ids)}"
         self.client = client
         self.calibration = ThresholdCalibration()
-        self.attention = AttentionModel()
+        self.signals = SessionSignals()  # attention, events, smoothing, screen calibration, statistics
+        self.attention = self.signals.attention
+        self._in_order: dict[int, Callable[[], None]] = {}  # work waiting for every earlier answer
+        self._running_in_order = False
         self.face_box: tuple[int, int, int, int] | None = None
         self.queued: Frame | None = None
         self.in_flight = 0
@@ -101,6 +108,7 @@ class Session:
         while self._next_to_send in self._ready:
             self.outbox.put_nowait(self._ready.pop(self._next_to_send))
             self._next_to_send += 1
+        self._run_in_order()
         if self.outbox.qsize() > self._max_outbox:
             raise SlowConsumer(f"{self.outbox.qsize()} answers unread")
 
@@ -115,22 +123,59 @@ class Session:
         self.frames_dropped += 1
         latency = (time.monotonic() - frame.received) * 1000.0
         result = GazeResult(timestamp=frame.timestamp, seq=frame.seq, frame_processed=False, dropped=reason,
-                            latency_ms=latency, attention_score=self.attention.score)
+                            latency_ms=latency, attention_score=round(self.attention.score, 4),
+                            attentive=self.attention.attentive)
         self.answer(frame.ordinal, result, frame.binary)
 
+    def in_order(self, ordinal: int, work: Callable[[], None]) -> None:
+        """Runs `work`, which answers `ordinal`, once every earlier ordinal is answered: the session's signals
+        (attention, events, smoothing, calibration) see frames and control messages in the client's order even
+        when workers finish out of order."""
+        self._in_order[ordinal] = work
+        self._run_in_order()
+
+    def _run_in_order(self) -> None:
+        if self._running_in_order:
+            return
+        self._running_in_order = True
+        try:
+            while self._in_order and not self.closed:
+                ordinal = min(self._in_order)
+                if any(k not in self._ready for k in range(self._next_to_send, ordinal)):
+                    break
+                work = self._in_order.pop(ordinal)
+                try:
+                    work()
+                except SlowConsumer:
+                    raise
+                except Exception as exc:  # a bug must not stall every later answer
+                    log.exception("session %s: answering message %d failed", self.id, ordinal)
+                    if ordinal >= self._next_to_send and ordinal not in self._ready:
+                        self.answer_error(ordinal, "internal", f"{type(exc).__name__}: {exc}", False)
+        finally:
+            self._running_in_order = False
+
     def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
-        """Turns a worker's measurements into the frame's result, updating calibration and attention."""
+        """Takes a worker's measurements: the tracker's hints are updated at once, the result is built and sent
+        in the frame's turn (`in_order`)."""
         self.frames_processed += 1
         self.calibration.update(out)
         self.face_box = out.face_box if out.face_found else None
         if out.detector_ran:
             self._last_detect = time.monotonic()
-        score = self.attention.update(out, frame.timestamp)
+        arrived = time.monotonic()
+        self.in_order(frame.ordinal, lambda: self._answer_tracked(frame, out, track_ms, arrived))
+
+    def _answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float, arrived: float) -> None:
+        """Builds a tracked frame's result, updating the session's signals."""
+        # The client's clock; a text-mode frame without a timestamp (0) is placed at its receipt instead.
+        clock_ms = frame.timestamp if frame.timestamp > 0 else frame.received * 1000.0
+        signals = self.signals.process(out, clock_ms)
         is_left, is_right, is_center = gaze_direction(out.horizontal_ratio, self.attention.settings)
         now = time.monotonic()
         total_ms = (now - frame.received) * 1000.0
         queue_ms = (frame.dispatched - frame.received) * 1000.0 - frame.decode_ms
-        ipc_ms = (now - frame.dispatched) * 1000.0 - track_ms  # to the worker and back, waiting in its socket
+        ipc_ms = (arrived - frame.dispatched) * 1000.0 - track_ms  # to the worker and back, waiting in its socket
         result = GazeResult(
             timestamp=frame.timestamp,
             seq=frame.seq,
@@ -142,8 +187,8 @@ class Session:
             is_right=is_right,
             is_center=is_center,
             is_blinking=out.eyes_closed,
-            attention_score=round(score, 4),
-            attentive=self.attention.attentive,
+            attention_score=round(signals.score, 4),
+            attentive=signals.attentive,
             frame_processed=True,
             latency_ms=round(total_ms, 3),
             face_found=out.face_found,
@@ -155,6 +200,15 @@ class Session:
             eye_openness_left=out.eye_openness_left,
             eye_openness_right=out.eye_openness_right,
             head_pose=None if out.head_pose is None else HeadPose(*out.head_pose),
+            events=signals.events,
+            screen_x=signals.screen_x,
+            screen_y=signals.screen_y,
+            screen_error=signals.screen_error,
+            pupil_left_smoothed=signals.pupil_left,
+            pupil_right_smoothed=signals.pupil_right,
+            horizontal_ratio_smoothed=signals.horizontal_ratio,
+            vertical_ratio_smoothed=signals.vertical_ratio,
+            attention_frame=None if signals.factors is None else round(signals.factors.value, 4),
             stages_ms={
                 "queue": round(max(0.0, queue_ms), 3),
                 "decode": round(frame.decode_ms, 3),
@@ -171,8 +225,8 @@ class Session:
             "frames_received": self.frames_received,
             "frames_processed": self.frames_processed,
             "frames_dropped": self.frames_dropped,
-            "attention_score": self.attention.score,
-            "attentive": self.attention.attentive,
+            "frames_in_flight": self.in_flight,
+            **self.signals.statistics(),
         })
 
     def close(self) -> None:
