@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench-accuracy bench-latency clean
+.PHONY: run test lint bench-accuracy bench-latency bench-throughput bench-scaling clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
@@ -22,6 +22,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src workers tests benchmarks
 	$(VENV)/bin/mypy
+
+# Speed benchmarks (docs/performance.md): each starts the service as `make run` does, on a free loopback port.
+bench-latency: $(STAMP)
+	$(PY) benchmarks/latency.py --clients 20 --fps 10 --duration 10 --mode binary
+	$(PY) benchmarks/latency.py --clients 20 --fps 10 --duration 10 --mode text
+
+bench-throughput: $(STAMP)
+	$(PY) benchmarks/throughput.py --plot docs/throughput.png
+
+bench-scaling: $(STAMP)
+	$(PY) benchmarks/scaling.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
