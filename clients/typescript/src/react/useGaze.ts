@@ -54,8 +54,8 @@ export function useGaze(options: UseGazeOptions = {}): UseGazeResult {
   const [error, setError] = useState<GazeClientError | null>(null);
 
   // Callbacks live in a ref so that passing inline functions does not rebuild the client every render.
-  const callbacks = useRef({ onResult: options.onResult, onError: options.onError });
-  callbacks.current = { onResult: options.onResult, onError: options.onError };
+  const callbacks = useRef({ onResult: options.onResult, onError: options.onError, factory: options.webSocketFactory });
+  callbacks.current = { onResult: options.onResult, onError: options.onError, factory: options.webSocketFactory };
 
   // Camera: opened here unless the caller supplies a stream.
   const constraintsKey = JSON.stringify(constraints ?? null);
@@ -93,7 +93,8 @@ export function useGaze(options: UseGazeOptions = {}): UseGazeResult {
   }, [enabled, externalStream, constraintsKey]);
 
   // Connection: one client per connection setting.
-  const { url, mode, maxInFlight, maxWidth, answerTimeoutMs, webSocketFactory } = options;
+  const { url, mode, maxInFlight, maxWidth, answerTimeoutMs } = options;
+  const hasFactory = options.webSocketFactory !== undefined;
   const reconnectKey = JSON.stringify(options.reconnect ?? null);
   useEffect(() => {
     if (!enabled) return;
@@ -103,7 +104,8 @@ export function useGaze(options: UseGazeOptions = {}): UseGazeResult {
       maxInFlight,
       maxWidth,
       answerTimeoutMs,
-      webSocketFactory,
+      // Read through the ref at connect time, so an inline factory does not reconnect on every render.
+      webSocketFactory: hasFactory ? (u) => callbacks.current.factory!(u) : undefined,
       reconnect: options.reconnect,
       fps: options.fps,
       jpegQuality: options.jpegQuality,
@@ -130,7 +132,7 @@ export function useGaze(options: UseGazeOptions = {}): UseGazeResult {
     };
     // fps and quality are applied below without a new connection; reconnect is compared by value.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [enabled, url, mode, maxInFlight, maxWidth, answerTimeoutMs, webSocketFactory, reconnectKey]);
+  }, [enabled, url, mode, maxInFlight, maxWidth, answerTimeoutMs, hasFactory, reconnectKey]);
 
   const stream = externalStream ?? ownStream;
   useEffect(() => {
