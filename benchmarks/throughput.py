@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", help="gazepipe's offered loads, comma-separated frames/s")
     parser.add_argument("--seed-loads", help="the seed's offered loads, comma-separated frames/s")
     parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--no-deflate", action="store_true")
+    parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate, as browsers do")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG to write ('' for none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_loads = tuple(float(v) for v in args.seed_loads.split(",")) if args.seed_loads else SEED_LOADS
     modes = ("binary", "text") if args.mode == "both" else (args.mode,)
     common = {"duration": args.duration, "warmup": args.warmup, "workers": args.workers, "limit_ms": args.p95_ms,
-              "max_loss": args.max_loss, "client_processes": args.client_processes, "deflate": not args.no_deflate,
+              "max_loss": args.max_loss, "client_processes": args.client_processes, "deflate": args.deflate,
               "settings": {"max_connections_per_client": 64}}
     designs = [ramp("gazepipe", ours_loads, mode=mode, **common) for mode in modes]
     designs.append(ramp("seed", seed_loads, mode="text", **common))
