@@ -108,3 +108,41 @@ async def stream(url: str, frames: list[bytes], fps: float, duration_s: float, b
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else float("nan")
+
+
+async def flood(url: str, jpeg: bytes, duration_s: float, max_messages: int = 200_000) -> dict[str, int]:
+    """A hostile client: sends frames as fast as the socket takes them, reconnecting whenever it is cut off,
+    for at most `duration_s` and `max_messages`. Reads (and discards) what comes back."""
+    stats = {"sent": 0, "connections": 0, "refused": 0, "answers": 0, "rate_limited": 0}
+    deadline = time.monotonic() + duration_s
+    message = pack_binary_frame(0, 1.0, jpeg)
+    while time.monotonic() < deadline and stats["sent"] < max_messages:
+        try:
+            async with websockets.connect(url, open_timeout=5, max_size=None) as ws:
+                stats["connections"] += 1
+
+                async def drain(ws: websockets.ClientConnection = ws) -> None:
+                    with contextlib.suppress(websockets.ConnectionClosed):
+                        async for raw in ws:
+                            stats["answers"] += 1
+                            stats["rate_limited"] += b"rate_limited" in (raw if isinstance(raw, bytes) else b"")
+
+                reader = asyncio.create_task(drain())
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    while time.monotonic() < deadline and stats["sent"] < max_messages:
+                        await ws.send(message)
+                        stats["sent"] += 1
+                        await asyncio.sleep(0)  # let the reader see answers and the server's close
+                reader.cancel()
+        except (OSError, websockets.InvalidHandshake, TimeoutError):
+            stats["refused"] += 1
+            await asyncio.sleep(0.05)
+    return stats
+
+
+if __name__ == "__main__":  # python -m tests.streaming flood URL SECONDS JPEG_PATH
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) == 5 and sys.argv[1] == "flood":
+        print(asyncio.run(flood(sys.argv[2], Path(sys.argv[4]).read_bytes(), float(sys.argv[3]))))

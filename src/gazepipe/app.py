@@ -208,7 +208,7 @@ async def gaze_socket(websocket: WebSocket) -> None:
     front.sessions[session.id] = (session, websocket)
     front.per_client[client] += 1
     metrics.SESSIONS_TOTAL.inc()
-    log.info("session %s opened from %s", session.id, client)
+    log.info("session %s opened from %s", session.id, client, extra={"session": session.id, "client": client})
     sender = asyncio.create_task(_send_answers(session, websocket))
     limiter = RateLimiter(settings.max_fps)
     try:
@@ -235,7 +235,8 @@ async def gaze_socket(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sender, timeout=2.0)
         log.info("session %s closed: %d received, %d processed, %d dropped", session.id,
-                 session.frames_received, session.frames_processed, session.frames_dropped)
+                 session.frames_received, session.frames_processed, session.frames_dropped,
+                 extra={"session": session.id, "client": client})
 
 
 async def _send_answers(session: Session, websocket: WebSocket) -> None:

@@ -93,7 +93,8 @@ class Dispatcher:
         link = WorkerLink(index=hello.worker_index, pid=hello.pid, restarts=hello.restarts, writer=writer)
         self.workers[hello.pid] = link
         writer.write(ipc.frame(ipc.RingInfo(self.ring.name, self.ring.slots, self.ring.slot_bytes)))
-        log.info("worker %d connected (pid %d, restarts %d)", link.index, link.pid, link.restarts)
+        log.info("worker %d connected (pid %d, restarts %d)", link.index, link.pid, link.restarts,
+                 extra={"worker": link.index, "worker_pid": link.pid, "restarts": link.restarts})
         self._pump()
         return link
 
@@ -109,7 +110,8 @@ class Dispatcher:
             self._requeue(job.session)
         link.jobs.clear()
         metrics.WORKERS_LOST.inc()
-        log.warning("worker %d (pid %d) disconnected", link.index, link.pid)
+        log.warning("worker %d (pid %d) disconnected", link.index, link.pid,
+                    extra={"worker": link.index, "worker_pid": link.pid})
         self._pump()
 
     def complete(self, link: WorkerLink, done: ipc.Done) -> None:
@@ -210,7 +212,8 @@ class Dispatcher:
         try:
             answer()
         except SlowConsumer as exc:
-            log.warning("session %s closed: slow consumer (%s)", session.id, exc)
+            log.warning("session %s closed: slow consumer (%s)", session.id, exc,
+                        extra={"session": session.id, "reason": "slow_consumer"})
             metrics.ERRORS.labels("slow_consumer").inc()
             session.close()
             self.forget(session)

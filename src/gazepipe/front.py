@@ -15,6 +15,7 @@ from dataclasses import replace
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from gazepipe import logs
 from gazepipe.app import Front, create_app
 from gazepipe.config import Settings
 
@@ -27,6 +28,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config.websocket_max_message_size = 4 * settings.max_message_bytes
     config.graceful_timeout = 3.0
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our handler: one event a line
     return config
 
 
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="bind address (GAZEPIPE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (GAZEPIPE_PORT, default 8001)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_json, "front")
     if args.host:
         settings = replace(settings, host=args.host)
     if args.port:

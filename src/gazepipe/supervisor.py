@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 
-from gazepipe import worker
+from gazepipe import logs, worker
 from gazepipe.config import Settings
 
 log = logging.getLogger("gazepipe.supervisor")
@@ -58,7 +58,8 @@ def supervise(settings: Settings) -> None:
             slot.quick_failures = slot.quick_failures + 1 if lived < 2.0 else 0
             delay = min(5.0, 0.1 * 2 ** slot.quick_failures) if slot.quick_failures else 0.0
             log.warning("worker %d (pid %s) exited with %s; restarting in %.1f s",
-                        slot.index, slot.process.pid, slot.process.exitcode, delay)
+                        slot.index, slot.process.pid, slot.process.exitcode, delay,
+                        extra={"worker": slot.index, "worker_pid": slot.process.pid, "restarts": slot.restarts + 1})
             time.sleep(delay)
             slot.restarts += 1
             slot.process = _start(settings, slot.index, slot.restarts)
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int,
                         help="number of worker processes (default: GAZEPIPE_WORKERS, else one per core)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_json, "supervisor")
     if args.workers:
         settings = replace(settings, workers=args.workers)
     supervise(settings)

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from gazepipe import ipc
+from gazepipe import ipc, logs
 from gazepipe.config import Settings
 from gazepipe.model import predictor_path
 from gazepipe.ring import FrameRing
@@ -89,7 +89,8 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
                 del grey  # the slot goes back to the front with the answer: keep no view of it
                 output = _to_frame_coords(output, job.scale)
             except Exception as exc:  # a frame that crashes the tracker costs that frame, never the worker
-                log.exception("worker %d: tracker failed on job %d", hello.worker_index, job.job_id)
+                log.exception("worker %d: tracker failed on job %d", hello.worker_index, job.job_id,
+                              extra={"worker": hello.worker_index})
                 output, error = TrackOutput(), f"{type(exc).__name__}"
             track_ms = (time.perf_counter() - started) * 1000.0
             sock.sendall(ipc.frame(ipc.Done(job.job_id, job.slot, output, track_ms, error)))
@@ -99,6 +100,7 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
 
 def run(settings: Settings, worker_index: int, restarts: int) -> None:
     """Loads the model once, then serves whichever front listens on the socket, reconnecting when it restarts."""
+    logs.configure(settings.log_json, f"worker-{worker_index}")
     tracker = GazeTracker(str(predictor_path()))
     parent = os.getppid()
     hello = ipc.Hello(worker_index=worker_index, pid=os.getpid(), restarts=restarts)

@@ -1,0 +1,255 @@
+"""Limits, hostile clients, security defaults and observability on the real service: a flooding client, a client
+that stops reading, idle and per-address connection limits, the Origin allowlist, the token, the bind address,
+/metrics, and that no image or gaze value reaches a log or a file."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import websockets
+
+from gazepipe.config import Settings
+from gazepipe.protocol import GazeResult
+from gazepipe.testdata import encode_jpeg
+
+from .conftest import FaceFrame
+from .service import REPO, Service
+from .streaming import StreamLog, p95, stream
+from .wsclient import GazeConnection, text_frame
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[Service]:
+    """Tight limits and a token: one worker, 3 connections per address, 1.5 s idle timeout, 32 unread answers."""
+    with Service(workers=1, token=TOKEN, idle_timeout_s=1.5, max_connections_per_client=3, max_outbox=32,
+                 max_fps=1e6) as running:
+        yield running
+
+
+def front_pid(service: Service) -> int:
+    """The front's own pid (the Procfile command is exec'd, so the Popen pid is the front)."""
+    return service.processes["front"].pid
+
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+# Limits and hostile clients -------------------------------------------------------------------------------
+
+def test_flooding_client_does_not_take_the_others_latency(service: Service, face_frames: list[FaceFrame],
+                                                          tmp_path: Path) -> None:
+    """5 clients at 10 FPS, first alone, then beside a client (its own process) sending as fast as it can:
+    the flooder is throttled and cut off, the others' p95 stays within 2x."""
+    frames = [f.jpeg for f in face_frames[:5]]
+    duration = 6.0
+
+    async def normal_clients() -> list[StreamLog]:
+        return await asyncio.gather(*(stream(service.ws_url, frames[i:] + frames[:i], fps=10,
+                                             duration_s=duration, binary=i % 2 == 0) for i in range(5)))
+
+    def latencies(logs: list[StreamLog]) -> list[float]:
+        for log in logs:
+            assert log.error is None and not log.closed_early and log.unanswered == 0
+        return [ms for log in logs for ms in log.latencies_ms]
+
+    quiet = latencies(asyncio.run(normal_clients()))
+    jpeg_path = tmp_path / "flood.jpg"
+    # Small frames, so that the flooder's own CPU goes into the message rate rather than into bytes.
+    jpeg_path.write_bytes(encode_jpeg(np.full((120, 160), 90, np.uint8)))
+    flooder = subprocess.Popen([sys.executable, "-m", "tests.streaming", "flood", service.ws_url,
+                                str(duration + 2), str(jpeg_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        flooded = latencies(asyncio.run(normal_clients()))
+    finally:
+        out, _ = flooder.communicate(timeout=60)
+    stats = eval(out.strip().splitlines()[-1])  # the flooder's own report: a dict literal
+    print(f"p95 alone {p95(quiet):.1f} ms, beside the flood {p95(flooded):.1f} ms; flooder {stats}")
+    assert stats["sent"] > 1000, stats  # it really flooded
+    assert stats["rate_limited"] > 0 or stats["connections"] > 1, "the flooder was neither throttled nor cut off"
+    assert len(flooded) >= 0.8 * len(quiet)
+    assert p95(flooded) <= 2.0 * p95(quiet), (p95(quiet), p95(flooded), stats)
+    metrics = get_text(service.http_url + "/metrics")
+    assert 'gazepipe_frames_dropped_total{reason="rate_limited"}' in metrics
+
+
+def test_client_that_stops_reading_is_cut_off_not_buffered(strict: Service) -> None:
+    """A client that sends and never reads: its answers pile up to max_outbox and it is disconnected; the
+    front's memory does not follow the flood of unread answers."""
+    front = psutil.Process(front_pid(strict))
+    rss_before = front.memory_info().rss
+    # Text frames of a tiny image: each answer is a full JSON result of several hundred bytes, so that the
+    # unread answers soon exceed what the kernel's socket buffers can hold.
+    message = text_frame(encode_jpeg(np.full((48, 64), 90, np.uint8)), 1.0)
+
+    async def run() -> tuple[int, bool]:
+        sent, cut_off = 0, False
+        # max_queue=1: the client library stops reading the socket as soon as one message waits.
+        async with websockets.connect(f"{strict.ws_url}?token={TOKEN}", max_queue=1) as ws:
+            deadline = time.monotonic() + 20
+            try:
+                while sent < 200_000 and time.monotonic() < deadline:
+                    await asyncio.wait_for(ws.send(message), 5)
+                    sent += 1
+            except (websockets.ConnectionClosed, TimeoutError):
+                cut_off = True
+        return sent, cut_off
+
+    sent, cut_off = asyncio.run(run())
+    grown_mb = (front.memory_info().rss - rss_before) / 2 ** 20
+    metrics = get_text(strict.http_url + "/metrics")
+    print(f"sent {sent} unread messages; cut off: {cut_off}; front RSS grew {grown_mb:.1f} MB")
+    assert 'gazepipe_errors_total{code="slow_consumer"}' in metrics, "never cut off as a slow consumer"
+    assert grown_mb < 64
+    assert strict.health()[0] == 200
+
+
+def test_idle_connection_is_closed(strict: Service) -> None:
+    async def run() -> int | None:
+        async with websockets.connect(f"{strict.ws_url}?token={TOKEN}") as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            return ws.close_code
+
+    started = time.monotonic()
+    assert asyncio.run(run()) == 1001
+    assert 1.0 <= time.monotonic() - started < 8
+
+
+def test_connections_per_client_address(strict: Service, face_frames: list[FaceFrame]) -> None:
+    async def run() -> None:
+        url = f"{strict.ws_url}?token={TOKEN}"
+        open_ = [await websockets.connect(url) for _ in range(3)]
+        try:
+            with pytest.raises(websockets.InvalidStatus):
+                async with websockets.connect(url):
+                    pass
+            assert (await GazeConnection(open_[0]).track(face_frames[0].jpeg)).frame_processed
+        finally:
+            for ws in open_:
+                await ws.close()
+        await asyncio.sleep(0.3)
+        async with websockets.connect(url) as ws:  # room again once they closed
+            assert (await GazeConnection(ws).track(face_frames[0].jpeg)).frame_processed
+
+    asyncio.run(run())
+
+
+def test_token_is_required_when_set(strict: Service, face_frames: list[FaceFrame]) -> None:
+    async def run() -> GazeResult:
+        for url in (strict.ws_url, f"{strict.ws_url}?token=wrong", f"{strict.ws_url}?token="):
+            with pytest.raises(websockets.InvalidStatus):
+                async with websockets.connect(url):
+                    pass
+        async with websockets.connect(f"{strict.ws_url}?token={TOKEN}") as ws:
+            return await GazeConnection(ws).track(face_frames[0].jpeg)
+
+    assert asyncio.run(run()).frame_processed
+
+
+# Security defaults ------------------------------------------------------------------------------------------
+
+def test_origin_allowlist(service: Service, face_frames: list[FaceFrame]) -> None:
+    allowed = [None, "http://localhost", "http://localhost:3000", "https://127.0.0.1:8443", "http://[::1]:5173"]
+    refused = ["http://evil.example", "http://localhost.evil.example", "https://127.0.0.1.nip.io", "null",
+               "http://127.0.0.2", "file://", "http://localhost:3000/path"]
+
+    async def run() -> None:
+        for origin in allowed:
+            async with websockets.connect(service.ws_url, origin=origin) as ws:  # type: ignore[arg-type]
+                assert (await GazeConnection(ws).track(face_frames[0].jpeg)).frame_processed, origin
+        for origin in refused:
+            with pytest.raises(websockets.InvalidStatus) as refusal:
+                async with websockets.connect(service.ws_url, origin=origin):  # type: ignore[arg-type]
+                    pass
+            assert refusal.value.response.status_code == 403, origin
+
+    asyncio.run(run())
+
+
+def test_binds_loopback_by_default(service: Service) -> None:
+    assert Settings().host == "127.0.0.1"
+    assert "GAZEPIPE_HOST" not in service.env
+    listening = [c.laddr for c in psutil.Process(front_pid(service)).net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
+
+
+def test_no_image_or_gaze_value_reaches_logs_or_files(face_frames: list[FaceFrame]) -> None:
+    """A run with JSON logs: every line is one JSON event; no frame bytes, base64 or result value appears in a
+    log or in any file written under the repository or the service's folder during the run."""
+    rng = np.random.default_rng(int(time.time()))
+    marked = encode_jpeg(np.clip(rng.normal(120, 40, (240, 320)), 0, 255).astype(np.uint8))
+    started = time.time()
+    with Service(workers=1, log_json=1) as svc:
+        async def run() -> list[GazeResult]:
+            results = []
+            async with websockets.connect(svc.ws_url) as ws:
+                client = GazeConnection(ws)
+                for n in range(6):
+                    results.append(await client.track(face_frames[n].jpeg))
+                results.append(await client.track(marked))
+                await ws.send("not json " + base64.b64encode(marked).decode()[:200])
+                await client.receive()
+            return results
+
+        results = asyncio.run(run())
+    needles = [marked[200:232], base64.b64encode(marked)[400:440], base64.b64encode(face_frames[0].jpeg)[400:440],
+               face_frames[0].jpeg[300:332]]
+    for result in results:
+        for value in (result.pupil_left, result.pupil_right):
+            if value is not None:
+                needles.append(repr(value[0]).encode())
+        if result.horizontal_ratio is not None:
+            needles.append(repr(result.horizontal_ratio).encode())
+    needles = [n for n in needles if len(n) >= 8]
+    logs = {name: svc.log(name) for name in ("front", "workers")}
+    import json
+    for name, text in logs.items():
+        assert text.strip(), f"{name} logged nothing"
+        for line in text.splitlines():
+            event = json.loads(line)  # one JSON object per line
+            assert {"time", "level", "logger", "message"} <= set(event), event
+    assert any('"session"' in line for line in logs["front"].splitlines()), "no event carries a session id"
+    skip = {".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
+            "__pycache__"}
+    written = [p for root in (REPO, svc.workdir) for p in root.rglob("*")
+               if p.is_file() and not skip & set(p.parts) and p.stat().st_mtime >= started
+               and p.stat().st_size < 50 * 2 ** 20]
+    for path in written:
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, f"{path} holds client data ({needle[:16]!r})"
+
+
+# Observability ------------------------------------------------------------------------------------------
+
+def test_metrics_cover_the_pipeline(service: Service, face_frames: list[FaceFrame]) -> None:
+    async def run() -> None:
+        async with websockets.connect(service.ws_url) as ws:
+            client = GazeConnection(ws)
+            await client.track(face_frames[0].jpeg)
+            await ws.send("not json")
+            await client.receive()
+
+    asyncio.run(run())
+    metrics = get_text(service.http_url + "/metrics")
+    for name in ("gazepipe_frames_received_total", "gazepipe_frames_processed_total",
+                 'gazepipe_errors_total{code="bad_message"}', 'gazepipe_stage_seconds_bucket{le="0.01",stage="decode"}',
+                 'stage="queue"', 'stage="track"', "gazepipe_ring_slots_in_use", "gazepipe_worker_restarts",
+                 "gazepipe_workers_lost_total", "gazepipe_connections", "gazepipe_sessions_total", "gazepipe_workers"):
+        assert name in metrics, name
