@@ -203,16 +203,14 @@ def _text_message(b64: str, seq: int, timestamp: float) -> str:
             + ',"seq":' + str(seq) + "}")
 
 
-async def run_client(url: str, index: int, fps: float, warmup: float, duration: float, mode: str,
-                     start_at: float, grace: float, deflate: bool) -> ClientLog:
+async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float, warmup: float, duration: float,
+                     mode: str, start_at: float, grace: float, deflate: bool) -> ClientLog:
     """One camera: connects, sends from `start_at` (time.time()) for warmup + duration, waits for answers."""
     import websockets
 
     from gazepipe.protocol import GazeResult, pack_binary_frame, server_json_decoder, server_msgpack_decoder
 
     record = ClientLog()
-    sequence = frames.sequence_for(index)
-    jpegs = sequence.jpegs
     b64s = [base64.b64encode(j).decode() for j in jpegs] if mode == "text" else []
     sent_at: dict[int, float] = {}
     counted_from = 0
@@ -289,19 +287,18 @@ async def run_client(url: str, index: int, fps: float, warmup: float, duration: 
     return record
 
 
-async def _run_clients(url: str, indices: list[int], fps: float, warmup: float, duration: float, mode: str,
-                       start_at: float, grace: float, deflate: bool) -> list[ClientLog]:
-    return list(await asyncio.gather(*(run_client(url, i, fps, warmup, duration, mode, start_at, grace, deflate)
-                                       for i in indices)))
+async def _run_clients(url: str, clients: dict[int, tuple[bytes, ...]], fps: float, warmup: float,
+                       duration: float, mode: str, start_at: float, grace: float, deflate: bool) -> list[ClientLog]:
+    return list(await asyncio.gather(*(run_client(url, i, jpegs, fps, warmup, duration, mode, start_at, grace,
+                                                  deflate) for i, jpegs in clients.items())))
 
 
-def _client_process(conn: Any, url: str, indices: list[int], fps: float, warmup: float, duration: float,
-                    mode: str, grace: float, deflate: bool) -> None:
-    for i in indices:  # build this process's frames before the start signal
-        frames.sequence_for(i)
+def _client_process(conn: Any, url: str, fps: float, warmup: float, duration: float, mode: str, grace: float,
+                    deflate: bool) -> None:
+    clients = conn.recv()  # {client index: its frames}, built once by the parent
     conn.send("ready")
     start_at = conn.recv()
-    logs = asyncio.run(_run_clients(url, indices, fps, warmup, duration, mode, start_at, grace, deflate))
+    logs = asyncio.run(_run_clients(url, clients, fps, warmup, duration, mode, start_at, grace, deflate))
     conn.send([log.to_dict() for log in logs])
     conn.close()
 
@@ -318,8 +315,9 @@ def drive(url: str, clients: int, fps: float, duration: float, mode: str, warmup
     for p, group in enumerate(groups):
         parent_end, child_end = ctx.Pipe()
         proc = ctx.Process(target=_client_process, name=f"loadgen-{p}",
-                           args=(child_end, url, group, fps, warmup, duration, mode, grace, deflate))
+                           args=(child_end, url, fps, warmup, duration, mode, grace, deflate))
         proc.start()
+        parent_end.send({i: frames.sequence_for(i).jpegs for i in group})
         children.append((proc, parent_end))
     for _, end in children:
         if end.recv() != "ready":
