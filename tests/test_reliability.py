@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import websockets
 
@@ -192,6 +193,26 @@ def test_all_workers_dead_then_back(faulty: Service, face_frames: list[FaceFrame
         assert isinstance(answer, ErrorMessage) and answer.code == "no_workers", answer
         assert answer.timestamp == 100.0 + n
     assert all(isinstance(a, GazeResult) and a.frame_processed for a in back), back
+
+
+def test_workers_do_not_outlive_their_supervisor(faulty: Service) -> None:
+    """The supervisor alone killed with SIGKILL: its workers stop too (PR_SET_PDEATHSIG), so that a new
+    supervisor does not find orphans still serving beside its own workers."""
+    pids = worker_pids(faulty)
+    assert pids
+    os.kill(faulty.processes["workers"].pid, signal.SIGKILL)
+    faulty.processes["workers"].wait(timeout=10)
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(lambda: all(gone(p) for p in pids), 15, "the orphaned workers to exit")
+    wait_for(lambda: faulty.health()[0] == 503, 10, "/health to answer 503")
+    faulty.start("workers")
+    faulty.wait_healthy(timeout=90)
 
 
 def test_sigterm_drains_closes_with_1001_and_leaves_nothing(face_frames: list[FaceFrame]) -> None:

@@ -42,7 +42,7 @@ from gazepipe.protocol import (
 )
 from gazepipe.ring import FrameRing, remove_stale_segments, segment_name
 from gazepipe.screen import CalibrationError
-from gazepipe.session import Frame, Session
+from gazepipe.session import Frame, Session, SlowConsumer
 
 log = logging.getLogger("gazepipe.front")
 DEMO_DIR = Path(__file__).parent / "static" / "demo"
@@ -225,6 +225,12 @@ async def gaze_socket(websocket: WebSocket) -> None:
             await websocket.close(code=CLOSE_GOING_AWAY, reason="idle timeout")
     except WebSocketDisconnect:
         pass
+    except SlowConsumer as exc:  # its answers piled up unread (an error or a reply answered at intake)
+        metrics.ERRORS.labels("slow_consumer").inc()
+        log.warning("session %s closed: slow consumer (%s)", session.id, exc,
+                    extra={"session": session.id, "reason": "slow_consumer"})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code=CLOSE_POLICY, reason="answers not read"), 1.0)
     finally:
         session.close()
         front.dispatcher.forget(session)

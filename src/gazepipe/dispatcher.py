@@ -70,8 +70,9 @@ class Dispatcher:
             return
         if not self.workers:
             metrics.ERRORS.labels("no_workers").inc()
-            session.answer_error(frame.ordinal, "no_workers", "no tracker worker is running; retry shortly",
-                                 frame.binary, frame.timestamp, frame.seq)
+            self._guard(session, lambda: session.answer_error(
+                frame.ordinal, "no_workers", "no tracker worker is running; retry shortly", frame.binary,
+                frame.timestamp, frame.seq))
             return
         previous = session.queued
         session.queued = frame
