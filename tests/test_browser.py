@@ -134,7 +134,9 @@ def run_page(chromium: str, driver: Path, url: str, y4m: Path, name: str, min_re
     with tempfile.TemporaryDirectory(prefix="gazepipe-chromium-") as profile:
         options = {"url": url, "y4m": str(y4m), "screenshot": str(screenshot), "chromium": chromium,
                    "timeoutMs": 90_000, "minResults": min_results, "profileDir": profile, **extra}
-        proc = subprocess.run(["node", str(driver), json.dumps(options)], capture_output=True, text=True,
+        node = shutil.which("node")
+        assert node, "Node.js (>= 20) is needed to drive Chromium with playwright-core"
+        proc = subprocess.run([node, str(driver), json.dumps(options)], capture_output=True, text=True,
                               timeout=240, cwd=DRIVER_DIR)
     assert proc.returncode == 0, f"driver failed:\n{proc.stdout}\n{proc.stderr}"
     summary: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
