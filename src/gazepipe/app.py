@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import re
@@ -179,7 +180,8 @@ def _refusal(front: Front, websocket: WebSocket) -> str | None:
     origin = websocket.headers.get("origin")
     if origin is not None and not front.origin_pattern.match(origin):
         return f"origin {origin} is not allowed"
-    if front.settings.token and websocket.query_params.get("token") != front.settings.token:
+    if front.settings.token and not hmac.compare_digest(
+            websocket.query_params.get("token", "").encode(), front.settings.token.encode()):
         return "missing or wrong token"
     client = websocket.client.host if websocket.client else "unknown"
     if front.per_client[client] >= front.settings.max_connections_per_client:

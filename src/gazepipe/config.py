@@ -19,12 +19,12 @@ class Settings:
     slot_pixels: int = 1280 * 1024  # decoded greyscale pixels per ring slot; larger frames decode scaled down
     max_frame_side: int = 4096  # JPEG width or height above this is refused before decoding
     max_progressive_pixels: int = 640 * 480  # progressive JPEGs buffer the whole image: refused above this
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024  # a larger message is answered message_too_large
     max_in_flight: int = 2  # frames per session inside workers at once
     worker_depth: int = 2  # jobs a worker holds at once: the next waits in its socket while it tracks one
     stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
-    max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as overloaded
+    max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as rate_limited
     max_connections_per_client: int = 32
     max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
     idle_timeout_s: float = 60.0
