@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from gazepipe.attention import AttentionModel, AttentionSettings, frame_factors
 from gazepipe.events import EventTracker, FrameState, Statistics
+from gazepipe.jpeg import JpegPlan
+from gazepipe.protocol import GazeResult, ReplyMessage, server_json_decoder
 from gazepipe.screen import CalibrationError, ScreenCalibration, ScreenMapping
+from gazepipe.session import Frame, Session
 from gazepipe.signals import SessionSignals
 from gazepipe.smoothing import OneEuroFilter
 from gazepipe.tracking.types import TrackOutput
@@ -245,3 +248,49 @@ def test_calibration_errors() -> None:
         ScreenMapping.from_export({"version": 1, "model": "poly2+head", "coef_x": [1.0]})
     with pytest.raises(CalibrationError):
         screen.handle("import", None, None, None, SETTINGS)
+
+
+def test_closed_eyes_count_from_the_grace_time_at_any_frame_rate() -> None:
+    """Eyes closed from 2.0 s to 3.0 s: the eye factor drops at 2.3 s, between 5 FPS frames, and the score is
+    the same at 5 and 30 FPS."""
+    face = TrackOutput(face_found=True, head_pose=(0.0, 0.0, 0.0), horizontal_ratio=0.5, vertical_ratio=0.4)
+    closed = TrackOutput(face_found=True, head_pose=(0.0, 0.0, 0.0), eyes_closed=True)
+    scores = {}
+    for fps in (5, 30):
+        signals = SessionSignals()
+        scores[fps] = {t: signals.process(closed if 3000 <= t < 4000 else face, t).score for t in times(fps, 6)}
+    for t, score in scores[5].items():
+        assert abs(score - scores[30][t]) < 1e-9, t
+    assert scores[30][4000.0] == pytest.approx(math.exp(-0.7))
+
+
+def test_session_builds_results_in_the_order_frames_were_sent() -> None:
+    """Two workers finish a session's frames out of order: events and statistics still follow the client's
+    order, and a control message takes effect in its place among the frames."""
+    session = Session("test", max_outbox=1000, detect_every_s=2.0)
+    face = TrackOutput(face_found=True, head_pose=(0.0, 0.0, 0.0), horizontal_ratio=0.5, vertical_ratio=0.4)
+    outputs = [face, TrackOutput(), TrackOutput(), face, None, face, face]  # ordinal 4: a stats request
+
+    def frame(ordinal: int) -> Frame:
+        return Frame(ordinal=ordinal, seq=ordinal, timestamp=1000.0 + 100 * ordinal, binary=False, jpeg=b"",
+                     plan=cast(JpegPlan, None))
+
+    assert [session.next_ordinal() for _ in outputs] == list(range(7))
+    for ordinal in (1, 0, 3, 5, 4, 2, 6):
+        out = outputs[ordinal]
+        if out is None:
+            session.in_order(ordinal, lambda: session.answer_reply(4, "stats", session.stats(), False))
+        else:
+            session.answer_tracked(frame(ordinal), out, 1.0)
+    answers = []
+    while not session.outbox.empty():
+        raw = session.outbox.get_nowait()
+        assert isinstance(raw, str)
+        answers.append(server_json_decoder.decode(raw))
+    results = [a for a in answers if isinstance(a, GazeResult)]
+    assert [r.seq for r in results] == [0, 1, 2, 3, 5, 6]
+    events = [(r.seq, e["type"]) for r in results for e in r.events]
+    assert events == [(0, "face_found"), (0, "attention_changed"), (1, "face_lost"), (3, "face_found")], events
+    assert results[3].events[0]["duration"] == 200.0
+    stats = answers[4]
+    assert isinstance(stats, ReplyMessage) and stats.data["observed_s"] == 0.3 and stats.data["face_lost_total"] == 1

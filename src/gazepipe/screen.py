@@ -72,11 +72,14 @@ class ScreenMapping:
 
     def map(self, h: float, v: float, yaw: float | None, pitch: float | None) -> tuple[float, float]:
         """The screen position of one measurement; a missing head pose counts as the calibration's."""
-        phi = self.features(np.array([h]), np.array([v]),
-                            np.array([self.centre[2] if yaw is None else yaw]),
-                            np.array([self.centre[3] if pitch is None else pitch]))[0]
-        x = float(phi @ np.asarray(self.coef_x))
-        y = float(phi @ np.asarray(self.coef_y))
+        # plain floats: this runs for every frame of a calibrated session
+        dh = (h - self.centre[0]) / self.scale[0]
+        dv = (v - self.centre[1]) / self.scale[1]
+        dyaw = 0.0 if yaw is None else (yaw - self.centre[2]) / ANGLE_SCALE
+        dpitch = 0.0 if pitch is None else (pitch - self.centre[3]) / ANGLE_SCALE
+        phi = (1.0, dh, dv, dh * dh, dv * dv, dh * dv, dyaw, dpitch)
+        x = sum(c * f for c, f in zip(self.coef_x, phi, strict=True))
+        y = sum(c * f for c, f in zip(self.coef_y, phi, strict=True))
         return (min(1 + LIMIT, max(-LIMIT, x)), min(1 + LIMIT, max(-LIMIT, y)))
 
     def export(self) -> dict[str, Any]:
