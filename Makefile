@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench-accuracy bench-latency bench-throughput bench-scaling clean
+.PHONY: run test clients lint bench-accuracy bench-latency bench-throughput bench-scaling clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml scripts/install-system-packages.sh
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
 
-test: $(STAMP)
+# The browser client and the Next.js example are built and tested first, so that pytest's summary closes the run.
+test: $(STAMP) clients
 	$(VENV)/bin/pytest
+
+clients:
+	bash scripts/build-clients.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src workers tests benchmarks
