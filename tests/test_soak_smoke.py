@@ -10,7 +10,7 @@ from .service import REPO
 
 
 def test_soak_smoke() -> None:
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "soak.py"), "--duration", "8", "--clients", "4",
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "soak.py"), "--duration", "6", "--clients", "4",
                           "--kill-every", "3", "--bad-every", "10", "--json"],
                          cwd=REPO, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
