@@ -54,11 +54,14 @@ def table(result: dict[str, Any]) -> str:
         f"max {lat['max']}",
         f"  processed {result['processed_fps']} frames/s of {result['offered_fps']} offered",
         "  stage medians ms: " + "  ".join(f"{k} {v}" for k, v in result["stages_ms_median"].items()),
-        f"  {'process':<12} {'pid':>7} {'CPU %':>7} {'CPU s':>7} {'peak RSS MB':>12}",
+        f"  {'process':<12} {'pid':>7} {'CPU %':>7} {'CPU s':>7} {'ms/frame':>9} {'peak RSS MB':>12}",
     ]
+    per_frame = result["cpu_ms_per_processed_frame"]
     for proc in result["processes"]:
         lines.append(f"  {proc['process']:<12} {proc['pid']:>7} {proc['cpu_percent']:>7} {proc['cpu_s']:>7} "
-                     f"{proc['peak_rss_mb']:>12}")
+                     f"{per_frame.get(proc['process'], '-')!s:>9} {proc['peak_rss_mb']:>12}")
+    lines.append(f"  service CPU per processed frame {result['service_cpu_ms_per_frame']} ms -> at most "
+                 f"{result['cpu_bound_capacity_fps']} frames/s on {result['cpus']} idle cores")
     if result["connect_errors"]:
         lines.append(f"  client errors: {result['connect_errors'][:3]}")
     return "\n".join(lines)

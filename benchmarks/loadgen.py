@@ -389,7 +389,19 @@ def summarise(logs: list[dict[str, Any]], usage: list[dict[str, Any]], wall: flo
         "offered_fps": round(sent / wall, 1) if wall else 0.0,
         "processed_fps": round(processed / wall, 1) if wall else 0.0,
         "processes": usage,
+        **cpu_budget(usage, processed),
     }
+
+
+def cpu_budget(usage: list[dict[str, Any]], processed: int) -> dict[str, Any]:
+    """CPU ms each process spent per processed frame, and the frames/s that the service's CPU cost alone would
+    allow on every core of an otherwise idle machine (the load generators excluded): a figure that other
+    programs' load on the machine disturbs far less than latency."""
+    per_frame = {p["process"]: round(1000.0 * p["cpu_s"] / processed, 3) for p in usage} if processed else {}
+    service_ms = sum(v for k, v in per_frame.items() if not k.startswith("loadgen"))
+    cores = os.cpu_count() or 1
+    return {"cpu_ms_per_processed_frame": per_frame, "service_cpu_ms_per_frame": round(service_ms, 3),
+            "cpu_bound_capacity_fps": round(1000.0 * cores / service_ms, 1) if service_ms else None}
 
 
 @contextlib.contextmanager
