@@ -242,6 +242,11 @@ async def gaze_socket(websocket: WebSocket) -> None:
             del front.per_client[client]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sender, timeout=2.0)
+        if front.dispatcher.shutting_down:
+            # The drain closed this session and a message ended the loop before the drain got to close the
+            # socket: close it here with 1001, or hypercorn would close it with 1011 when this handler returns.
+            with contextlib.suppress(Exception):
+                await websocket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
         log.info("session %s closed: %d received, %d processed, %d dropped", session.id,
                  session.frames_received, session.frames_processed, session.frames_dropped,
                  extra={"session": session.id, "client": client})
