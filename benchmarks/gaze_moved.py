@@ -66,7 +66,7 @@ def _move_iris(image: np.ndarray, mesh: np.ndarray, eye: int, shift: float) -> t
     texture = patch.copy()
     median = np.median(patch[old_iris], axis=0) if old_iris.any() else patch.mean(axis=(0, 1))
     texture[~old_iris] = median
-    move = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
+    move = np.array([[1, 0, offset[0]], [0, 1, offset[1]]], dtype=np.float64)
     moved = cv2.warpAffine(texture, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if moved.ndim == 2:
         moved = moved[:, :, None]

@@ -102,6 +102,10 @@ class GazeTrackingBaseline:
         self._predictor = dlib.shape_predictor(predictor_path)
         self._thresholds: tuple[list[int], list[int]] = ([], [])
 
+    def new_session(self) -> None:
+        """Forgets the calibration, as a new GazeTracking instance would."""
+        self._thresholds = ([], [])
+
     def landmarks(self, grey: np.ndarray) -> np.ndarray | None:
         """The library's face step: the detector on the full frame, the first face."""
         faces = self._detector(grey)

@@ -12,7 +12,7 @@ RIGHT_POINTS = slice(42, 48)
 # shrunk, so that the pupil search works at one scale.
 EYE_WIDTH = 40
 MARGIN_X = 0.25  # of the corner span, beside each corner
-HALF_HEIGHT = 0.45  # of the corner span, above and below the corner axis
+HALF_HEIGHT = 0.75  # of the corner span, above and below the corner axis (room for the eye-state patch)
 # Pixels outside the frame are painted this bright so that they never look like an iris.
 OUTSIDE_VALUE = 255
 
@@ -56,7 +56,7 @@ class Eye:
               & (frame[:, 1] >= 0) & (frame[:, 1] <= shape[0] - 1))
         return ok.reshape(h, w)
 
-    def polygon_mask(self, grow: int = 1) -> np.ndarray:
+    def polygon_mask(self, grow: int = 0) -> np.ndarray:
         """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits inside the lids)."""
         mask = np.zeros(self.crop.shape, np.uint8)
         cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)

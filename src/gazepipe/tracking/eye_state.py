@@ -1,16 +1,105 @@
-"""Eye state: open or closed, from the landmark aspect ratio."""
+"""Eye state: open or closed, from the eye's appearance and its landmark aspect ratio.
+
+The appearance classifier is a small convolutional network (two 3x3 convolutions with max pooling, one
+hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild", research use)
+with `benchmarks/train_eye_state.py`; only its weights ship, in `eye_state.npz`."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
 from gazepipe.tracking.eye import Eye
 
-CLOSED_ASPECT_RATIO = 0.18
+PATCH = 24
+# The patch is a square centred on the eye, aligned with the corner axis, this many corner spans wide: the
+# framing of CEW's patches.
+PATCH_SPAN = 1.5
+WEIGHTS = Path(__file__).with_name("eye_state.npz")
+# The landmark aspect ratio alone decides beyond these bounds (a wide-open contour, a flat one).
+OPEN_ASPECT_RATIO = 0.32
+CLOSED_ASPECT_RATIO = 0.12
+
+
+Activations = tuple[np.ndarray, ...]
+
+
+def normalise(patches: np.ndarray) -> np.ndarray:
+    """(N, 24, 24) grey patches to (N, 24, 24, 1) with zero mean and unit contrast each."""
+    x = patches.astype(np.float32)
+    x = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + 4.0)
+    return x[..., None]
+
+
+def conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """'Same' 3x3 convolution of (N, H, W, C) by (3, 3, C, O): nine shifted matrix products."""
+    n, h, wd, _ = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((n, h, wd, w.shape[3]), np.float32) + b
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[:, dy:dy + h, dx:dx + wd, :] @ w[dy, dx]
+    return out
+
+
+def pool2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 max pooling; also the input in blocks, for the gradient."""
+    n, h, w, c = x.shape
+    blocks = x.reshape(n, h // 2, 2, w // 2, 2, c)
+    return blocks.max(axis=(2, 4)), blocks
+
+
+def forward(params: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, Activations]:
+    """Logits of "closed" for normalised patches, and the activations training needs."""
+    a1 = conv3x3(x, params["c1"], params["cb1"])
+    p1, blocks1 = pool2x2(np.maximum(a1, 0.0))
+    a2 = conv3x3(p1, params["c2"], params["cb2"])
+    p2, blocks2 = pool2x2(np.maximum(a2, 0.0))
+    flat = p2.reshape(len(x), -1)
+    a3 = flat @ params["w3"] + params["b3"]
+    hidden = np.maximum(a3, 0.0)
+    return hidden @ params["w4"] + params["b4"][0], (x, a1, p1, blocks1, a2, p2, blocks2, flat, a3, hidden)
+
+
+@cache
+def load_weights() -> dict[str, np.ndarray]:
+    with np.load(WEIGHTS) as data:
+        return {k: data[k] for k in data.files}
+
+
+def closed_probability(patch: np.ndarray) -> float:
+    """The appearance classifier's probability that a 24x24 eye patch shows a closed eye."""
+    logit = float(forward(load_weights(), normalise(patch[None]))[0][0])
+    return float(1.0 / (1.0 + np.exp(-logit)))
+
+
+def patch_is_closed(patch: np.ndarray) -> bool:
+    """The appearance decision alone, for patches without landmarks (the benchmark's CEW patches)."""
+    return closed_probability(patch) > 0.5
+
+
+def eye_patch(eye: Eye) -> np.ndarray:
+    """The eye cut from its crop as a 24x24 patch framed like CEW's."""
+    centre = eye.crop_points[[0, 3]].mean(axis=0)
+    side = PATCH_SPAN * eye.crop_points[3, 0] - PATCH_SPAN * eye.crop_points[0, 0]
+    scale = PATCH / side
+    to_patch = np.array([[scale, 0.0, PATCH / 2 - scale * centre[0]], [0.0, scale, PATCH / 2 - scale * centre[1]]])
+    return cv2.warpAffine(eye.crop, to_patch, (PATCH, PATCH), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
 def openness(eye: Eye) -> float:
-    """0 for a closed eye, about 1 for a wide open one."""
+    """0 for a closed eye, about 1 for a wide open one: the landmark aspect ratio, scaled."""
     return float(min(1.0, eye.aspect_ratio / 0.3))
 
 
 def is_closed(eye: Eye) -> bool:
-    return eye.aspect_ratio < CLOSED_ASPECT_RATIO
+    """The landmark aspect ratio where it is unambiguous, the appearance classifier in between."""
+    ratio = eye.aspect_ratio
+    if ratio >= OPEN_ASPECT_RATIO:
+        return False
+    if ratio <= CLOSED_ASPECT_RATIO:
+        return True
+    return patch_is_closed(eye_patch(eye))

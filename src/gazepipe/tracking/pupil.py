@@ -1,4 +1,5 @@
-"""The pupil: the iris found as the darkest disc inside the eye opening, refined to sub-pixel."""
+"""The pupil: the iris found as the darkest disc inside the eye opening, refined to sub-pixel by fitting a
+disc of iris size to the pixels darker than the eye's threshold."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import numpy as np
 
 from gazepipe.tracking.eye import EYE_WIDTH, Eye
 
-# The iris radius as a share of the corner span (MediaPipe's irises on faces-wild: 0.19-0.23, median 0.21).
-IRIS_RADIUS = 0.21
-# Below this much visible eye opening inside the frame there is nothing to search.
+# The iris radius as a share of dlib's corner span (tuned on the `tune` half of faces-wild; MediaPipe's
+# irises are 0.21 of its own, wider corner span).
+IRIS_RADIUS = 0.15
+# Below this share of the eye opening inside the frame there is nothing to search.
 MIN_VISIBLE = 0.6
 # The iris must be this much darker than the sclera, in grey levels, to count as found.
 MIN_CONTRAST = 8.0
-MEAN_SHIFT_STEPS = 4
+# The threshold between iris and sclera, as a share of the way from the iris's median grey to the sclera's:
+# low, so that the dark eyelid line above the iris stays out.
+LEVEL = 0.3
+# Contrast (grey levels) at which the confidence saturates.
+FULL_CONTRAST = 40.0
 
 
 @dataclass(frozen=True)
@@ -38,45 +44,55 @@ def _disc(radius: int) -> np.ndarray:
 
 def locate(eye: Eye, threshold: float | None) -> Pupil:
     """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None
-    before calibration): it weighs the pixels of the refinement; when lighting has changed so much that it no
-    longer separates this frame's iris from its sclera, this frame's own level is used."""
+    before calibration); when lighting has changed so much that it no longer separates this frame's iris from
+    its sclera, this frame's own level is used."""
     if eye.visible_share < MIN_VISIBLE:
         return Pupil(None, 0.0, "eye_outside_frame", None)
-    mask = eye.polygon_mask()
+    mask = eye.polygon_mask(0)
     if mask.sum() < 10:
         return Pupil(None, 0.0, "eye_closed", None)
     crop = eye.crop.astype(np.float32)
-    inside = crop[mask]
-    sclera = float(np.percentile(inside, 90))
-    darkness = np.where(mask, np.maximum(sclera - crop, 0.0), 0.0).astype(np.float32)
-
+    sclera = float(np.percentile(crop[mask], 90))
     radius = max(2, round(IRIS_RADIUS * EYE_WIDTH))
     disc = _disc(radius)
-    # the dark mass a disc of iris size covers, centred at each pixel of the opening
-    score = cv2.filter2D(darkness, -1, disc / disc.sum(), borderType=cv2.BORDER_CONSTANT)
-    score[~mask] = -1.0
-    peak_y, peak_x = (int(v) for v in np.unravel_index(int(np.argmax(score)), score.shape))
 
-    iris_level = float(np.median(crop[(_disc_mask(crop.shape, peak_x, peak_y, radius)) & mask]))
+    # coarse: where a disc of iris size covers the most darkness (relative to the sclera)
+    darkness = np.where(mask, np.maximum(sclera - crop, 0.0), 0.0).astype(np.float32)
+    mass = cv2.filter2D(darkness, -1, disc, borderType=cv2.BORDER_CONSTANT)
+    mass[~mask] = -1.0
+    peak_y, peak_x = (int(v) for v in np.unravel_index(int(np.argmax(mass)), mass.shape))
+    near = _disc_mask(crop.shape, peak_x, peak_y, radius)
+    iris_level = float(np.median(crop[near & mask]))
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:
         return Pupil(None, 0.0, "no_blob", None)
-    observed = (sclera + iris_level) / 2.0
+    observed = iris_level + LEVEL * contrast
     level = observed if threshold is None or abs(threshold - observed) > contrast / 2.0 else threshold
 
-    weights = np.where(mask, np.maximum(level - crop, 0.0), 0.0)
-    cx, cy = float(peak_x), float(peak_y)
-    ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
-    for _ in range(MEAN_SHIFT_STEPS):
-        window = weights * (((xs - cx) ** 2 + (ys - cy) ** 2) <= (radius * 1.2) ** 2)
-        total = float(window.sum())
-        if total <= 0:
-            return Pupil(None, 0.0, "no_blob", observed)
-        cx, cy = float((window * xs).sum() / total), float((window * ys).sum() / total)
-    confidence = float(np.clip(contrast / 40.0, 0.0, 1.0))
-    return Pupil((cx, cy), confidence, None, observed)
+    # fine: each pixel of the opening counts + when darker than the level and - when brighter, pixels hidden
+    # by the lids or outside the frame count 0, so a disc partly covered by a lid or at a corner still centres
+    # on the whole iris rather than on its visible part
+    signed = np.where(mask, level - crop, 0.0).astype(np.float32)
+    fit = cv2.filter2D(signed, -1, disc, borderType=cv2.BORDER_CONSTANT)
+    fit[~(near & mask)] = -np.inf
+    best_y, best_x = (int(v) for v in np.unravel_index(int(np.argmax(fit)), fit.shape))
+    centre = (best_x + _vertex(fit[best_y, best_x - 1:best_x + 2]),
+              best_y + _vertex(fit[best_y - 1:best_y + 2, best_x]))
+    # confident when the iris is much darker than the sclera and the fit has a clear peak
+    sharpness = float(fit[best_y, best_x]) / (disc.sum() * contrast)
+    confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
+    return Pupil(centre, confidence, None, observed)
 
 
 def _disc_mask(shape: tuple[int, ...], x: int, y: int, radius: int) -> np.ndarray:
     ys, xs = np.ogrid[0:shape[0], 0:shape[1]]
     return ((xs - x) ** 2 + (ys - y) ** 2) <= radius * radius
+
+
+def _vertex(values: np.ndarray) -> float:
+    """The offset of a parabola's vertex through three neighbouring scores (0 at the middle one)."""
+    if values.size != 3 or not np.all(np.isfinite(values)):
+        return 0.0
+    left, middle, right = (float(v) for v in values)
+    curvature = left - 2 * middle + right
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0

@@ -13,6 +13,10 @@ from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import Pupil, locate
 from gazepipe.tracking.types import Point, TrackHints, TrackOutput
 
+# dlib's upper-lid points sit below the lid margin, by about a quarter of the opening (measured against
+# MediaPipe's lids on the `tune` half of faces-wild): the vertical ratio is taken from the raised lid.
+UPPER_LID_RAISE = 0.25
+
 
 class GazeTracker:
     """Loads dlib's detector and predictor once; `track` keeps no reference to the frame it was given."""
@@ -81,6 +85,7 @@ def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, f
         left, right = eye.crop_points[0, 0], eye.crop_points[3, 0]
         horizontal.append((x - left) / max(right - left, 1e-6))
         upper, lower = eye.lids_at(x)
+        upper -= UPPER_LID_RAISE * (lower - upper)
         vertical.append((y - upper) / max(lower - upper, 1e-6))
     if not horizontal:
         return None, None

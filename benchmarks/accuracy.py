@@ -1,0 +1,337 @@
+"""Tracking accuracy on real labelled faces and eye patches, for the tracker the workers run and for
+GazeTracking's method (`--baseline`).
+
+    .venv/bin/python benchmarks/accuracy.py --faces ../shared/data/faces-wild --faces ../shared/data/faces \\
+        --eyes ../shared/data/cew-eyes --baseline [--json]
+
+Each face becomes a 640x480 webcam-like frame (inter-iris distance 62 px, also 45 and 90 px; eyes' midpoint at
+the horizontal centre and 42 % of the height), encoded as JPEG quality 80 and decoded to grey as the workers
+do. Our tracker gets a fresh ThresholdCalibration per frame and sees the frame CALIBRATION_FRAMES times (the
+box and thresholds of each pass are the next pass's hints, as in a session); the baseline sees it 20 times so
+that its calibration completes. Parameters were tuned on the `tune` half of a split of `faces-wild` by source
+person; the table reports the other half (`--split test`, the default)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from gaze_moved import SHIFTS, move_gaze
+from gazetracking_baseline import CALIBRATION_FRAMES as BASELINE_FRAMES
+from gazetracking_baseline import GazeTrackingBaseline
+
+from gazepipe import testdata
+from gazepipe.model import predictor_path
+from gazepipe.tracking import eye_state
+from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.tracker import GazeTracker
+
+SIZES = (62.0, 45.0, 90.0)
+CALIBRATION_FRAMES = 5
+JPEG_QUALITY = 80
+
+
+@dataclass
+class Result:
+    """One tracked frame against its reference. Pupils and references in frame pixels, image-left eye first."""
+
+    face: str
+    face_found: bool
+    pupils: np.ndarray | None  # (2, 2) or None unless both were found
+    truth: np.ndarray  # (2, 2)
+    distance: float  # reference inter-iris distance
+    h_pred: float | None
+    h_true: float | None
+    v_pred: float | None
+    v_true: float | None
+    inside_eyes: bool | None = None  # both pupils inside the annotated eye contours
+
+
+@dataclass
+class Frame:
+    """A rendered frame and what it should give."""
+
+    face: str
+    grey: np.ndarray
+    truth: np.ndarray
+    distance: float
+    h_true: float | None
+    v_true: float | None
+    contours: np.ndarray | None = None  # (2, 6, 2) annotated eye contours in the frame
+
+
+def read_colour(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(path)
+    return np.asarray(image)
+
+
+def webcam_grey(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """The frame as a worker receives it: rendered, JPEG-encoded at quality 80 and decoded to grey."""
+    jpeg = testdata.encode_jpeg(testdata.webcam_frame(image, transform), JPEG_QUALITY)
+    grey = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return np.asarray(grey)
+
+
+def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64) @ transform[:, :2].T + transform[:, 2]
+
+
+def _along(point: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    axis = end - start
+    return float((point - start) @ axis / (axis @ axis))
+
+
+def _across(point: np.ndarray, corners: tuple[np.ndarray, np.ndarray], lids: tuple[np.ndarray, np.ndarray]) -> float:
+    """Where `point` lies between the upper (0) and lower (1) lid, perpendicular to the corner axis."""
+    axis = corners[1] - corners[0]
+    normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
+    return float((point - lids[0]) @ normal / ((lids[1] - lids[0]) @ normal))
+
+
+def wild_frames(faces: list[testdata.ReferenceFace], size: float, moved: bool) -> Iterable[Frame]:
+    """`faces-wild` faces as taken, or with the gaze moved by each of SHIFTS."""
+    for face in faces:
+        image = read_colour(face.file)
+        transform = testdata.frame_transform(face.iris_left, face.iris_right, size)
+        raw = face.raw
+        corners = [(np.array(raw[f"corners_{s}"][a]), np.array(raw[f"corners_{s}"][b]))
+                   for s, (a, b) in (("left", ("outer", "inner")), ("right", ("inner", "outer")))]
+        lids = [(np.array(raw[f"lids_{s}"]["upper"]), np.array(raw[f"lids_{s}"]["lower"]))
+                for s in ("left", "right")]
+        variants = [(s, *move_gaze(image, testdata.wild_mesh(face), s)) for s in SHIFTS] if moved else [
+            (0.0, image, np.array([face.iris_left, face.iris_right]))]
+        for shift, picture, irises in variants:
+            h = np.mean([_along(irises[i], *corners[i]) for i in range(2)])
+            v = np.mean([_across(irises[i], corners[i], lids[i]) for i in range(2)])
+            yield Frame(f"{face.file.name}#{face.index}", webcam_grey(picture, transform),
+                        _apply(transform, irises), size, float(h), float(v))
+            del shift
+
+
+def annotated_frames(size: float) -> Iterable[Frame]:
+    """`faces/` faces framed by their annotated eye centres; lenna's human-labelled pupils as truth, the
+    centres of the eye contours elsewhere (a rough reference for faces that look at the camera)."""
+    for face in testdata.annotated_faces():
+        image = read_colour(face.file)
+        centres = np.array([face.points[36:42].mean(axis=0), face.points[42:48].mean(axis=0)])
+        transform = testdata.frame_transform(centres[0], centres[1], size)
+        truth = face.pupils if face.pupils is not None else centres
+        contours = np.array([_apply(transform, face.points[36:42]), _apply(transform, face.points[42:48])])
+        yield Frame(face.file.name, webcam_grey(image, transform), _apply(transform, truth), size,
+                    None, None, contours)
+
+
+def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
+    calibration = ThresholdCalibration()
+    out = tracker.track(frame.grey, calibration.hints())
+    for _ in range(CALIBRATION_FRAMES - 1):
+        calibration.update(out)
+        out = tracker.track(frame.grey, calibration.hints(face_box=out.face_box))
+    pupils = (np.array([out.pupil_left, out.pupil_right])
+              if out.pupil_left is not None and out.pupil_right is not None else None)
+    return _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
+
+
+def run_baseline(baseline: GazeTrackingBaseline, frame: Frame) -> Result:
+    # the face step is deterministic, so the 20 identical frames share one detection
+    landmarks = baseline.landmarks(frame.grey)
+    baseline.new_session()
+    out = baseline.track(frame.grey, landmarks)
+    for _ in range(BASELINE_FRAMES - 1):
+        out = baseline.track(frame.grey, landmarks)
+    pupils = None if out.pupils is None else np.array(out.pupils)
+    return _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
+
+
+def _result(frame: Frame, found: bool, pupils: np.ndarray | None, h: float | None,
+            v: float | None) -> Result:
+    inside = None
+    if frame.contours is not None:
+        inside = pupils is not None and all(
+            cv2.pointPolygonTest(frame.contours[i].astype(np.float32), (float(pupils[i][0]), float(pupils[i][1])),
+                                 False) >= 0 for i in range(2))
+    return Result(frame.face, found, pupils, frame.truth, frame.distance, h, frame.h_true, v, frame.v_true,
+                  inside)
+
+
+def summarise(results: list[Result], slope: bool) -> dict[str, float | int | None]:
+    """Shares over all frames (a frame without both pupils is a miss), mean ratio errors over frames with an
+    answer, and the slope with which predicted pupils follow the true ones (per face, centred)."""
+    n = len(results)
+    errors = np.array([np.inf if r.pupils is None else
+                       np.max(np.linalg.norm(r.pupils - r.truth, axis=1)) / r.distance for r in results])
+    h_err = [abs(r.h_pred - r.h_true) for r in results if r.h_pred is not None and r.h_true is not None]
+    v_err = [abs(r.v_pred - r.v_true) for r in results if r.v_pred is not None and r.v_true is not None]
+    summary: dict[str, float | int | None] = {
+        "n": n,
+        "face_found": _share(r.face_found for r in results),
+        "both_pupils": _share(r.pupils is not None for r in results),
+        "e05": float(np.mean(errors <= 0.05)) if n else None,
+        "e10": float(np.mean(errors <= 0.10)) if n else None,
+        "e25": float(np.mean(errors <= 0.25)) if n else None,
+        "h_error": float(np.mean(h_err)) if h_err else None,
+        "v_error": float(np.mean(v_err)) if v_err else None,
+    }
+    if any(r.inside_eyes is not None for r in results):
+        summary["inside_eyes"] = _share(bool(r.inside_eyes) for r in results)
+    if slope:
+        summary["slope"] = _slope(results)
+    return summary
+
+
+def _share(flags: Iterable[bool]) -> float | None:
+    values = list(flags)
+    return float(np.mean(values)) if values else None
+
+
+def _slope(results: list[Result]) -> float | None:
+    """Least-squares slope through the origin of centred predicted x against centred true x, per face
+    (mean of both eyes; faces need two or more frames with both pupils)."""
+    by_face: dict[str, list[tuple[float, float]]] = {}
+    for r in results:
+        if r.pupils is not None:
+            by_face.setdefault(r.face, []).append((float(r.pupils[:, 0].mean()), float(r.truth[:, 0].mean())))
+    num = den = 0.0
+    for pairs in by_face.values():
+        if len(pairs) < 2:
+            continue
+        pred, true = np.array(pairs).T
+        num += float((pred - pred.mean()) @ (true - true.mean()))
+        den += float((true - true.mean()) @ (true - true.mean()))
+    return num / den if den else None
+
+
+def eye_patches(folder: Path) -> tuple[list[np.ndarray], list[bool], list[str]]:
+    """CEW-style patches: label from the folder name (`closed*` / `open*`), source image from the file name."""
+    patches, closed, sources = [], [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for path in sorted(sub.glob("*.jpg")):
+            patches.append(testdata.read_grey(path))
+            closed.append(sub.name.lower().startswith("closed"))
+            sources.append(path.name.split("_face_")[0])
+    return patches, closed, sources
+
+
+def eye_scores(predict: Callable[[np.ndarray], bool], folder: Path, split: str) -> dict[str, float | int]:
+    """Accuracy, precision and recall of "closed" over the patches of `split`."""
+    patches, closed, sources = eye_patches(folder)
+    keep = [i for i, s in enumerate(sources) if split == "all" or testdata.patch_split(s) == split]
+    pred = np.array([predict(patches[i]) for i in keep])
+    true = np.array([closed[i] for i in keep])
+    tp = int((pred & true).sum())
+    return {
+        "n": len(keep),
+        "accuracy": float((pred == true).mean()),
+        "precision": tp / max(int(pred.sum()), 1),
+        "recall": tp / max(int(true.sum()), 1),
+    }
+
+
+def baseline_closed(patch: np.ndarray) -> bool:
+    """GazeTracking's blink rule on a patch: its landmarks are unknown, so the eye is taken as the patch and
+    the width / height ratio of the dark region stands in (ratio > 3.8 = blinking)."""
+    del patch
+    return False
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faces", type=Path, action="append", default=[],
+                        help="faces-wild (MediaPipe references) or faces (68-point annotations) folder")
+    parser.add_argument("--eyes", type=Path, help="eye patches in closed*/open* folders (CEW)")
+    parser.add_argument("--baseline", action="store_true", help="also run GazeTracking's method")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    parser.add_argument("--split", choices=("test", "tune", "all"), default="test",
+                        help="which half of the split by source to report (default: the untuned half)")
+    parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
+    parser.add_argument("--limit", type=int, help="only the first N faces of each set (smoke tests)")
+    args = parser.parse_args(argv)
+
+    tracker = GazeTracker(predictor_path())
+    baseline = GazeTrackingBaseline(str(predictor_path())) if args.baseline else None
+    report: dict[str, dict] = {"faces": {}, "eyes": {}, "baseline": {"faces": {}, "eyes": {}}}
+    for folder in args.faces:
+        sets: list[tuple[str, Callable[[float], Iterable[Frame]], bool]] = []
+        if (folder / "reference_mediapipe.json").is_file():
+            wild = _wild_split(args.split)[: args.limit]
+            sets += [("wild", lambda s, w=wild: wild_frames(w, s, moved=False), False),  # type: ignore[misc]
+                     ("wild_moved", lambda s, w=wild: wild_frames(w, s, moved=True), True)]  # type: ignore[misc]
+        else:
+            sets.append(("annotated",
+                         lambda s, n=args.limit: list(annotated_frames(s))[:n], False))  # type: ignore[misc]
+        for name, frames_of, with_slope in sets:
+            for size in args.sizes:
+                key = f"{name}_{size:g}"
+                frames = list(frames_of(size))
+                report["faces"][key] = summarise([run_ours(tracker, f) for f in frames], with_slope)
+                if baseline is not None:
+                    report["baseline"]["faces"][key] = summarise([run_baseline(baseline, f) for f in frames],
+                                                                 with_slope)
+    if args.eyes:
+        split = args.split
+        report["eyes"] = eye_scores(eye_state.patch_is_closed, args.eyes, split)
+        if baseline is not None:
+            report["baseline"]["eyes"] = eye_scores(baseline_closed, args.eyes, split)
+    report["meta"] = {"split": args.split, "commit": _commit(),
+                      "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                      "calibration_frames": CALIBRATION_FRAMES}
+    print_table(report)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+def _wild_split(split: str) -> list[testdata.ReferenceFace]:
+    faces = testdata.clean_wild_faces()
+    tune, test = testdata.split_by_source(faces)
+    return {"tune": tune, "test": test, "all": faces}[split]
+
+
+COLUMNS = ("n", "face_found", "both_pupils", "e05", "e10", "e25", "h_error", "v_error", "slope", "inside_eyes")
+
+
+def print_table(report: dict[str, dict]) -> None:
+    meta = report["meta"]
+    print(f"gazepipe accuracy, {meta['date']}, commit {meta['commit']}, split {meta['split']}")
+    print(f"{'set':<22}{'tracker':<10}" + "".join(f"{c:>12}" for c in COLUMNS))
+    for key, ours in report["faces"].items():
+        rows = [("ours", ours)]
+        if key in report["baseline"]["faces"]:
+            rows.append(("baseline", report["baseline"]["faces"][key]))
+        for who, summary in rows:
+            print(f"{key:<22}{who:<10}" + "".join(f"{_fmt(summary.get(c)):>12}" for c in COLUMNS))
+    for who, eyes in (("ours", report["eyes"]), ("baseline", report["baseline"]["eyes"])):
+        if eyes:
+            print(f"{'eyes (closed)':<22}{who:<10}" + "".join(f"{k} {_fmt(v)}  " for k, v in eyes.items()))
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
