@@ -294,3 +294,17 @@ def test_session_builds_results_in_the_order_frames_were_sent() -> None:
     assert results[3].events[0]["duration"] == 200.0
     stats = answers[4]
     assert isinstance(stats, ReplyMessage) and stats.data["observed_s"] == 0.3 and stats.data["face_lost_total"] == 1
+
+
+def test_frames_without_a_timestamp_use_the_time_they_arrived() -> None:
+    """Text-mode clients of the original protocol may send no timestamp (0): durations come from receipt."""
+    session = Session("test", max_outbox=1000, detect_every_s=2.0)
+    face = TrackOutput(face_found=True, head_pose=(0.0, 0.0, 0.0), horizontal_ratio=0.5, vertical_ratio=0.4)
+    outputs = [face, TrackOutput(), TrackOutput(), face]
+    for n, out in enumerate(outputs):
+        frame = Frame(ordinal=session.next_ordinal(), seq=n, timestamp=0.0, binary=False, jpeg=b"",
+                      plan=cast(JpegPlan, None), received=500.0 + 0.25 * n)
+        session.answer_tracked(frame, out, 1.0)
+    found = [e for _ in outputs for e in server_json_decoder.decode(str(session.outbox.get_nowait())).events]
+    assert [e["type"] for e in found] == ["face_found", "attention_changed", "face_lost", "face_found"]
+    assert found[-1]["duration"] == 500.0
