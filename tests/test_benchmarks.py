@@ -71,4 +71,4 @@ def test_scaling_smoke() -> None:
     alone = result["in_process"]
     assert isinstance(alone, dict)
     assert {"decode", "landmarks", "pupils", "tracker_with_decode"} <= set(alone["stage_median_ms"])
-    assert {"floor_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
+    assert {"floor_ms", "floor_min_ms", "stage_min_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
