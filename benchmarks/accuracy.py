@@ -211,20 +211,22 @@ def _slope(results: list[Result]) -> float | None:
     return num / den if den else None
 
 
-def eye_patches(folder: Path) -> tuple[list[np.ndarray], list[bool], list[str]]:
-    """CEW-style patches: label from the folder name (`closed*` / `open*`), source image from the file name."""
+def eye_patches(folder: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[bool], list[str]]:
+    """CEW-style patches (the first `limit` of each folder): label from the folder name (`closed*` / `open*`),
+    source image from the file name."""
     patches, closed, sources = [], [], []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        for path in sorted(sub.glob("*.jpg")):
+        for path in sorted(sub.glob("*.jpg"))[:limit]:
             patches.append(testdata.read_grey(path))
             closed.append(sub.name.lower().startswith("closed"))
             sources.append(path.name.split("_face_")[0])
     return patches, closed, sources
 
 
-def eye_scores(predict: Callable[[np.ndarray], bool], folder: Path, split: str) -> dict[str, float | int]:
+def eye_scores(predict: Callable[[np.ndarray], bool], folder: Path, split: str,
+               limit: int | None = None) -> dict[str, float | int]:
     """Accuracy, precision and recall of "closed" over the patches of `split`."""
-    patches, closed, sources = eye_patches(folder)
+    patches, closed, sources = eye_patches(folder, limit)
     keep = [i for i, s in enumerate(sources) if split == "all" or testdata.patch_split(s) == split]
     pred = np.array([predict(patches[i]) for i in keep])
     true = np.array([closed[i] for i in keep])
@@ -237,11 +239,37 @@ def eye_scores(predict: Callable[[np.ndarray], bool], folder: Path, split: str) 
     }
 
 
-def baseline_closed(patch: np.ndarray) -> bool:
-    """GazeTracking's blink rule on a patch: its landmarks are unknown, so the eye is taken as the patch and
-    the width / height ratio of the dark region stands in (ratio > 3.8 = blinking)."""
-    del patch
-    return False
+class PastedEyes:
+    """Puts a patch over both eyes of a real face (mirrored for the image-right eye), framed as the tracker
+    frames its eye patches, so that measures which need landmarks (the aspect ratio, GazeTracking's blink
+    rule) can be applied to CEW patches."""
+
+    def __init__(self, tracker: GazeTracker) -> None:
+        face = testdata.clean_wild_faces()[0]
+        self.frame = webcam_grey(read_colour(face.file),
+                                 testdata.frame_transform(face.iris_left, face.iris_right, 62.0))
+        out = tracker.track(self.frame)
+        if out.landmarks is None:
+            raise RuntimeError("the host face for pasted eyes was not found")
+        points = np.array(out.landmarks)
+        self.eyes = [points[36:42], points[42:48]]
+
+    def frame_with(self, patch: np.ndarray) -> np.ndarray:
+        frame = self.frame.copy()
+        for side, points in enumerate(self.eyes):
+            left, right = points[0], points[3]
+            side_px = eye_state.PATCH_SPAN * float(np.linalg.norm(right - left))
+            angle = float(np.degrees(np.arctan2(*(right - left)[::-1])))
+            scale = side_px / eye_state.PATCH
+            source = patch if side == 0 else patch[:, ::-1]
+            m = cv2.getRotationMatrix2D((eye_state.PATCH / 2, eye_state.PATCH / 2), -angle, scale)
+            m = np.asarray(m) + np.hstack([np.zeros((2, 2)),
+                                           ((left + right) / 2 - np.array([eye_state.PATCH / 2] * 2))[:, None]])
+            warped = cv2.warpAffine(np.ascontiguousarray(source), m, frame.shape[::-1], flags=cv2.INTER_LINEAR)
+            cover = cv2.warpAffine(np.full_like(source, 255), m, frame.shape[::-1], flags=cv2.INTER_LINEAR)
+            alpha = cover.astype(np.float32) / 255.0
+            frame = np.rint(frame * (1 - alpha) + warped * alpha).astype(np.uint8)
+        return frame
 
 
 def _commit() -> str:
@@ -262,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("test", "tune", "all"), default="test",
                         help="which half of the split by source to report (default: the untuned half)")
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
-    parser.add_argument("--limit", type=int, help="only the first N faces of each set (smoke tests)")
+    parser.add_argument("--limit", type=int,
+                        help="only the first N faces of each set and N patches per eye folder (smoke tests)")
     args = parser.parse_args(argv)
 
     tracker = GazeTracker(predictor_path())
@@ -286,10 +315,21 @@ def main(argv: list[str] | None = None) -> int:
                     report["baseline"]["faces"][key] = summarise([run_baseline(baseline, f) for f in frames],
                                                                  with_slope)
     if args.eyes:
-        split = args.split
-        report["eyes"] = eye_scores(eye_state.patch_is_closed, args.eyes, split)
+        # our appearance classifier on the patches as they are, and the whole tracker (aspect ratio and
+        # appearance) on a face wearing them; GazeTracking's rule needs landmarks, so only the latter
+        report["eyes"] = eye_scores(eye_state.patch_is_closed, args.eyes, args.split, args.limit)
+        pasted = PastedEyes(tracker)
+
+        def ours_in_face(patch: np.ndarray) -> bool:
+            return tracker.track(pasted.frame_with(patch)).eyes_closed
+
+        report["eyes"]["in_face"] = eye_scores(ours_in_face, args.eyes, args.split, args.limit)
         if baseline is not None:
-            report["baseline"]["eyes"] = eye_scores(baseline_closed, args.eyes, split)
+            def baseline_in_face(patch: np.ndarray) -> bool:
+                frame = pasted.frame_with(patch)
+                return bool(baseline.track(frame, baseline.landmarks(frame)).is_blinking)
+
+            report["baseline"]["eyes"] = eye_scores(baseline_in_face, args.eyes, args.split, args.limit)
     report["meta"] = {"split": args.split, "commit": _commit(),
                       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                       "calibration_frames": CALIBRATION_FRAMES}
@@ -318,9 +358,13 @@ def print_table(report: dict[str, dict]) -> None:
             rows.append(("baseline", report["baseline"]["faces"][key]))
         for who, summary in rows:
             print(f"{key:<22}{who:<10}" + "".join(f"{_fmt(summary.get(c)):>12}" for c in COLUMNS))
-    for who, eyes in (("ours", report["eyes"]), ("baseline", report["baseline"]["eyes"])):
+    eye_rows = [("eyes (patch)", "ours", report["eyes"]),
+                ("eyes (in face)", "ours", report["eyes"].get("in_face")),
+                ("eyes (in face)", "baseline", report["baseline"]["eyes"])]
+    for name, who, eyes in eye_rows:
         if eyes:
-            print(f"{'eyes (closed)':<22}{who:<10}" + "".join(f"{k} {_fmt(v)}  " for k, v in eyes.items()))
+            values = "".join(f"  {k} {_fmt(v)}" for k, v in eyes.items() if not isinstance(v, dict))
+            print(f"{name:<22}{who:<10}{values}")
 
 
 def _fmt(value: object) -> str:

@@ -22,13 +22,15 @@ CORNERS = ((33, 133), (362, 263))  # image-left corner first
 SHIFTS = (-0.8, -0.4, 0.4, 0.8)
 
 
-def move_gaze(image: np.ndarray, mesh: np.ndarray, shift: float) -> tuple[np.ndarray, np.ndarray]:
-    """`image` with both irises moved by `shift` iris radii along their corner axes, and the new iris centres
-    (2, 2), image-left eye first."""
+def move_gaze(image: np.ndarray, mesh: np.ndarray,
+              shift: float | tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """`image` with both irises moved by `shift` iris radii (one for both eyes, or one per eye) along their
+    corner axes, and the new iris centres (2, 2), image-left eye first."""
     out = image.copy()
+    shifts = shift if isinstance(shift, tuple) else (shift, shift)
     centres = []
     for eye in range(2):
-        centre, offset = _move_iris(out, mesh, eye, shift)
+        centre, offset = _move_iris(out, mesh, eye, shifts[eye])
         centres.append(centre + offset)
     return out, np.array(centres)
 

@@ -1,0 +1,157 @@
+"""The tracker on real faces with the real model: pupils, largest face, frame borders, closed eyes, the
+horizontal ratio, adaptive thresholds and the cost of a tracked frame's work."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gazepipe import testdata
+from gazepipe.model import predictor_path
+from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.types import TrackHints, TrackOutput
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from accuracy import PastedEyes, eye_patches, read_colour
+from gaze_moved import move_gaze
+
+CLEAN_FACES = 5
+
+
+@pytest.fixture(scope="module")
+def tracker() -> GazeTracker:
+    return GazeTracker(predictor_path())
+
+
+def _reference_pupils(face: testdata.ReferenceFace, size: float = 62.0) -> np.ndarray:
+    transform = testdata.frame_transform(face.iris_left, face.iris_right, size)
+    return np.array([face.iris_left, face.iris_right]) @ transform[:, :2].T + transform[:, 2]
+
+
+def _inside(points: list[tuple[float, float]], contour: slice, pupil: tuple[float, float]) -> bool:
+    polygon = np.array(points[contour], dtype=np.float32)
+    return cv2.pointPolygonTest(polygon, pupil, True) >= -1.0
+
+
+def test_pupils_inside_each_eye_on_clean_frontal_faces(tracker: GazeTracker) -> None:
+    for face in testdata.clean_wild_faces()[:CLEAN_FACES]:
+        out = tracker.track(testdata.face_frame(face))
+        assert out.face_found and out.landmarks is not None, face.file
+        assert out.pupil_left is not None and out.pupil_right is not None, face.file
+        assert _inside(out.landmarks, slice(36, 42), out.pupil_left), face.file
+        assert _inside(out.landmarks, slice(42, 48), out.pupil_right), face.file
+        error = np.linalg.norm(np.array([out.pupil_left, out.pupil_right]) - _reference_pupils(face), axis=1)
+        assert error.max() <= 0.10 * 62, face.file
+        assert 0.0 < out.pupil_left_confidence <= 1.0 and out.pupil_left_reason is None
+        assert out.head_pose is not None and all(abs(a) < 45 for a in out.head_pose)
+
+
+def test_the_largest_face_is_chosen(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[0]
+    frame = testdata.face_frame(face, 62.0)
+    small = cv2.resize(frame, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    # the same face, smaller, to the left; the large one shifted right to make room
+    scene = np.full_like(frame, int(np.median(frame)))
+    scene[:, 160:] = frame[:, :480]
+    scene[40:40 + small.shape[0] // 2, 0:170] = small[80:80 + small.shape[0] // 2, 110:280]
+    out = tracker.track(scene)
+    assert out.face_found and out.face_box is not None
+    x, _, w, _ = out.face_box
+    assert x + w / 2 > 320 + 100  # the large face's centre is at 480
+
+
+def test_face_partly_outside_the_frame_does_not_crash(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[0]
+    frame = testdata.face_frame(face, 90.0)
+    eyes = _reference_pupils(face, 90.0)
+    # move the frame so that the image-left eye sits on the left border, then half outside
+    for border_x in (2.0, -8.0):
+        shift = np.array([[1.0, 0.0, border_x - eyes[0][0]], [0.0, 1.0, 0.0]])
+        moved = cv2.warpAffine(frame, shift, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+        moved[:, : max(0, int(border_x))] = 0
+        out = tracker.track(moved)
+        hinted = tracker.track(moved, TrackHints(face_box=(-60, 100, 200, 200)))
+        for result in (out, hinted):
+            assert isinstance(result, TrackOutput)
+            if result.face_found and result.pupil_left is None:
+                assert result.pupil_left_reason in {"eye_outside_frame", "no_blob", "eye_closed"}
+
+
+def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:
+    patches, closed, _ = eye_patches(testdata.data_root() / "cew-eyes", limit=6)
+    pasted = PastedEyes(tracker)
+    answers = [tracker.track(pasted.frame_with(p)).eyes_closed for p in patches]
+    closed_answers = [a for a, c in zip(answers, closed, strict=True) if c]
+    open_answers = [a for a, c in zip(answers, closed, strict=True) if not c]
+    assert sum(closed_answers) >= len(closed_answers) - 2
+    assert sum(open_answers) <= 2
+    closed_out = next(tracker.track(pasted.frame_with(p)) for p, c in zip(patches, closed, strict=True) if c)
+    if closed_out.eyes_closed:
+        assert closed_out.pupil_left_reason == "eye_closed" and closed_out.horizontal_ratio is None
+
+
+def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> None:
+    ratios = []
+    for face in testdata.clean_wild_faces()[:4]:
+        mesh = testdata.wild_mesh(face)
+        raw = face.raw
+        # the shift, in iris radii, that puts each iris halfway between its corners
+        shifts = tuple(float((0.5 - raw[f"iris_h_pos_{s}"]) * raw[f"corner_distance_{s}"] / raw[f"iris_radius_{s}"])
+                       for s in ("left", "right"))
+        image, _ = move_gaze(read_colour(face.file), mesh, (shifts[0], shifts[1]))
+        transform = testdata.frame_transform(face.iris_left, face.iris_right, 62.0)
+        out = tracker.track(cv2.cvtColor(testdata.webcam_frame(image, transform), cv2.COLOR_BGR2GRAY))
+        assert out.horizontal_ratio is not None
+        ratios.append(out.horizontal_ratio)
+    assert abs(float(np.median(ratios)) - 0.5) < 0.06
+
+
+def test_thresholds_adapt_when_the_lighting_changes(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[2]
+    bright = testdata.face_frame(face)
+    dark = (bright * 0.5).astype(np.uint8)
+    calibration = ThresholdCalibration()
+    box = None
+    for _ in range(12):
+        out = tracker.track(bright, calibration.hints(face_box=box))
+        calibration.update(out)
+        box = out.face_box
+    before = calibration.thresholds
+    assert before is not None
+    for _ in range(25):  # the median of a 30-frame window turns after 15
+        out = tracker.track(dark, calibration.hints(face_box=box))
+        calibration.update(out)
+        box = out.face_box
+        assert out.pupil_left is not None and out.pupil_right is not None
+    after = calibration.thresholds
+    assert after is not None
+    for eye, observed in enumerate(out.threshold_observed):
+        assert observed is not None
+        assert after[eye] < 0.7 * before[eye]
+        assert abs(after[eye] - observed) < 0.1 * before[eye]
+
+
+def test_a_tracked_box_skips_the_detector(tracker: GazeTracker) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    first = tracker.track(frame)
+    assert first.detector_ran and first.face_box is not None
+    second = tracker.track(frame, TrackHints(face_box=first.face_box))
+    assert second.face_found and not second.detector_ran
+    assert second.pupil_left == pytest.approx(first.pupil_left, abs=1.0)
+    # the face is gone: tracking is lost and the detector runs (and finds nothing)
+    empty = np.full_like(frame, 128)
+    lost = tracker.track(empty, TrackHints(face_box=first.face_box))
+    assert lost.detector_ran and not lost.face_found and lost.pupil_left_reason == "no_face"
+
+
+def test_the_frame_is_not_written_or_kept(tracker: GazeTracker) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    frame.flags.writeable = False
+    copy = frame.copy()
+    out = tracker.track(frame)
+    assert out.face_found and np.array_equal(frame, copy)
