@@ -62,13 +62,14 @@ def ensure_nginx() -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log = []
     for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"]):
+                    ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=120", "--no-install-recommends",
+                     "nginx"]):
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         except subprocess.TimeoutExpired:
             pytest.skip(f"nginx could not be installed: {' '.join(command)} timed out")
         log.append(done.stdout[-2000:] + done.stderr[-2000:])
-        if done.returncode != 0 and command[1] == "install":
+        if done.returncode != 0 and "install" in command:
             pytest.skip(f"nginx could not be installed (apt-get install nginx failed):\n{''.join(log)}")
     found = nginx_binary()
     if not found:
