@@ -333,7 +333,8 @@ def test_health_sync_marks_only_the_upstream_servers() -> None:
 def test_two_instances_behind_nginx_and_one_goes_away(nginx: Nginx, face_frames: list[FaceFrame]) -> None:
     with contextlib.ExitStack() as stack:
         # Two independent instances, each with its own port and worker socket (Service gives both).
-        first, second = Service(workers=1), Service(workers=1)
+        # As deployed: the per-address connection limit is nginx's (limit_conn), not the instances'.
+        first, second = (Service(workers=1, max_connections_per_client=100000) for _ in range(2))
         for instance in (first, second):
             stack.callback(instance.stop)
             instance.start()
@@ -445,3 +446,15 @@ def test_two_instances_behind_nginx_and_one_goes_away(nginx: Nginx, face_frames:
                 return await GazeConnection(ws).track(face_frames[0].jpeg)
 
         assert asyncio.run(one_more()).frame_processed
+
+        # The per-address limit, kept at the edge: 32 sessions from one address, and the 33rd is refused by nginx.
+        async def up_to_the_limit() -> int:
+            await asyncio.sleep(0.5)  # the connections above are gone from nginx's count
+            async with contextlib.AsyncExitStack() as open_sockets:
+                for _ in range(32):
+                    await open_sockets.enter_async_context(websockets.connect(f"ws://{base}/ws/gaze", open_timeout=10))
+                with pytest.raises(InvalidStatus) as refused:
+                    await websockets.connect(f"ws://{base}/ws/gaze", open_timeout=10)
+                return refused.value.response.status_code
+
+        assert asyncio.run(up_to_the_limit()) == 429
