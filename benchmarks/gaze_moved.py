@@ -104,3 +104,41 @@ def _fill_rows(patch: np.ndarray, hole: np.ndarray, sclera: np.ndarray) -> np.nd
         for channel in range(patch.shape[2]):
             out[y, xs_hole, channel] = np.interp(xs_hole, xs_sclera, source[xs_sclera, channel])
     return out
+
+
+def picture(path: str, faces: int = 3, size: float = 62.0, zoom: int = 3) -> None:
+    """Writes the eye band of a few `tune` faces, as the tracker receives them, for shifts -0.8 .. +0.8:
+    the true iris centre in red, the tracker's pupil in green."""
+    from accuracy import read_colour, webcam_grey
+
+    from gazepipe import testdata
+    from gazepipe.model import predictor_path
+    from gazepipe.tracking.tracker import GazeTracker
+
+    tracker = GazeTracker(predictor_path())
+    rows = []
+    for face in testdata.split_by_source(testdata.clean_wild_faces())[0][:faces]:
+        image, mesh = read_colour(face.file), testdata.wild_mesh(face)
+        transform = testdata.frame_transform(face.iris_left, face.iris_right, size)
+        tiles = []
+        for shift in (-0.8, -0.4, 0.0, 0.4, 0.8):
+            moved, irises = move_gaze(image, mesh, shift)
+            grey = webcam_grey(moved, transform)
+            out = tracker.track(grey)
+            top, left = round(480 * 0.42 - 0.4 * size), round(320 - 1.0 * size)
+            band = cv2.cvtColor(grey[top:top + round(0.8 * size), left:left + round(2 * size)], cv2.COLOR_GRAY2BGR)
+            band = cv2.resize(band, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+            truth = irises @ transform[:, :2].T + transform[:, 2]
+            for point, colour in [(p, (0, 0, 255)) for p in truth] + [
+                    (p, (0, 200, 0)) for p in (out.pupil_left, out.pupil_right) if p is not None]:
+                centre = (round((point[0] - left) * zoom), round((point[1] - top) * zoom))
+                cv2.drawMarker(band, centre, colour, cv2.MARKER_CROSS if colour[1] else cv2.MARKER_DIAMOND, 7, 1)
+            tiles.append(band)
+        rows.append(np.hstack(tiles))
+    cv2.imwrite(path, np.vstack(rows))
+
+
+if __name__ == "__main__":
+    import sys
+
+    picture(sys.argv[1] if len(sys.argv) > 1 else "docs/gaze_moved.png")

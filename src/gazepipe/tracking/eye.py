@@ -50,11 +50,12 @@ class Eye:
     def _inside_frame(self, shape: tuple[int, ...]) -> np.ndarray:
         """Which crop pixels come from inside the frame (the rest is border fill)."""
         h, w = self.crop.shape
+        corners = self.map_to_frame(np.array([[0.0, 0.0], [w - 1.0, 0.0], [0.0, h - 1.0], [w - 1.0, h - 1.0]]))
+        if _within(corners, shape).all():  # the usual case: the whole crop is inside
+            return np.ones((h, w), dtype=bool)
         ys, xs = np.mgrid[0:h, 0:w]
         frame = self.map_to_frame(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
-        ok = ((frame[:, 0] >= 0) & (frame[:, 0] <= shape[1] - 1)
-              & (frame[:, 1] >= 0) & (frame[:, 1] <= shape[0] - 1))
-        return ok.reshape(h, w)
+        return _within(frame, shape).reshape(h, w)
 
     def polygon_mask(self, grow: int = 0) -> np.ndarray:
         """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits inside the lids)."""
@@ -85,3 +86,8 @@ class Eye:
         cv2.fillPoly(full, [np.round(self.crop_points).astype(np.int32)], 1)
         total = int(full.sum())
         return float((full.astype(bool) & self.inside_frame).sum() / total) if total else 0.0
+
+
+def _within(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return ((points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1)
+            & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1))
