@@ -1,5 +1,5 @@
-"""Trains the eye-state classifier on the `tune` half of CEW (split by source image) and writes the weights
-the tracker ships, `src/gazepipe/tracking/eye_state.npz`. The other half is only for `accuracy.py --eyes`.
+"""Trains the eye-state classifier (an ensemble of small CNNs) on the `tune` half of CEW (split by source
+image) and writes the weights the tracker ships, `src/gazepipe/tracking/eye_state.npz`. The other half is only for `accuracy.py --eyes`.
 
     .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes"""
 
@@ -23,6 +23,7 @@ EPOCHS = 30
 BATCH = 64
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-4
+ENSEMBLE = 3  # networks from different seeds, their logits averaged
 
 
 def init(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     tune = [i for i, s in enumerate(sources) if testdata.patch_split(s) == "tune"]
     x = np.array([patches[i] for i in tune], dtype=np.float32)
     y = np.array([float(closed[i]) for i in tune], dtype=np.float32)
-    weights: dict[str, object] = dict(train(x, y))
+    weights: dict[str, object] = {f"net{seed}.{name}": value for seed in range(ENSEMBLE)
+                                  for name, value in train(x, y, seed).items()}
     np.savez_compressed(args.out, **weights)  # type: ignore[arg-type]
     eye_state.load_weights.cache_clear()
     accuracy = np.mean([eye_state.patch_is_closed(patches[i]) == closed[i] for i in tune])

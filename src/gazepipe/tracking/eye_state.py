@@ -1,7 +1,7 @@
 """Eye state: open or closed, from the eye's appearance and its landmark aspect ratio.
 
-The appearance classifier is a small convolutional network (two 3x3 convolutions with max pooling, one
-hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild", research use)
+The appearance classifier is an ensemble of three small convolutional networks (two 3x3 convolutions with
+max pooling, one hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild", research use)
 with `benchmarks/train_eye_state.py`; only its weights ship, in `eye_state.npz`."""
 
 from __future__ import annotations
@@ -65,14 +65,21 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, A
 
 
 @cache
-def load_weights() -> dict[str, np.ndarray]:
+def load_weights() -> list[dict[str, np.ndarray]]:
+    """The ensemble's networks: arrays named `<network>.<parameter>` in WEIGHTS."""
+    networks: dict[str, dict[str, np.ndarray]] = {}
     with np.load(WEIGHTS) as data:
-        return {k: data[k] for k in data.files}
+        for key in data.files:
+            network, name = key.split(".")
+            networks.setdefault(network, {})[name] = data[key]
+    return [networks[k] for k in sorted(networks)]
 
 
 def closed_probability(patch: np.ndarray) -> float:
-    """The appearance classifier's probability that a 24x24 eye patch shows a closed eye."""
-    logit = float(forward(load_weights(), normalise(patch[None]))[0][0])
+    """The appearance classifier's probability that a 24x24 eye patch shows a closed eye (the ensemble's
+    mean logit)."""
+    x = normalise(patch[None])
+    logit = float(np.mean([forward(params, x)[0][0] for params in load_weights()]))
     return float(1.0 / (1.0 + np.exp(-logit)))
 
 
