@@ -1,5 +1,6 @@
 """Trains the eye-state classifier (an ensemble of small CNNs) on the `tune` half of CEW (split by source
-image) and writes the weights the tracker ships, `src/gazepipe/tracking/eye_state.npz`. The other half is only for `accuracy.py --eyes`.
+image) and writes the weights the tracker ships, `src/gazepipe/tracking/eye_state.npz`. The other half is
+only for `accuracy.py --eyes`.
 
     .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes"""
 

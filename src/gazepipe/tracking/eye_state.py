@@ -1,8 +1,8 @@
 """Eye state: open or closed, from the eye's appearance and its landmark aspect ratio.
 
-The appearance classifier is an ensemble of three small convolutional networks (two 3x3 convolutions with
-max pooling, one hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild", research use)
-with `benchmarks/train_eye_state.py`; only its weights ship, in `eye_state.npz`."""
+The appearance classifier is an ensemble of small convolutional networks (two 3x3 convolutions with max
+pooling, one hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild",
+research use) with `benchmarks/train_eye_state.py`; only its weights ship, in `eye_state.npz`."""
 
 from __future__ import annotations
 
