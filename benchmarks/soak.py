@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -48,8 +50,12 @@ class Memory:
 
     def summary(self) -> dict[str, object]:
         first, last = self.samples[0], self.samples[-1]
+        # The same process at about 10 %, 50 % and 100 % of the run: growth after warm-up shows as a trend here.
+        same = [s for s in self.samples if s[1] == last[1]]
+        trend = [round(same[min(len(same) - 1, int(f * len(same)))][2] / MB, 1) for f in (0.1, 0.5, 1.0)]
         return {"start_pid": first[1], "start_rss_mb": round(first[2] / MB, 1), "end_pid": last[1],
-                "end_rss_mb": round(last[2] / MB, 1), "max_rss_mb": round(max(s[2] for s in self.samples) / MB, 1)}
+                "end_rss_mb": round(last[2] / MB, 1), "max_rss_mb": round(max(s[2] for s in self.samples) / MB, 1),
+                "end_process_trend_mb": trend}
 
 
 def _rss(pid: int) -> int | None:
@@ -66,11 +72,10 @@ def sample_memory(service: Service, memory: dict[str, Memory], at: float) -> Non
         rss = _rss(pid)
         if rss is not None:
             memory.setdefault(role, Memory()).add(at, pid, rss)
-    try:
+    workers: Any = []
+    with contextlib.suppress(OSError):
         workers = service.health()[1].get("workers", [])
-    except OSError:
-        workers = []
-    for worker in workers:  # type: ignore[union-attr]
+    for worker in workers:
         rss = _rss(int(worker["pid"]))
         if rss is not None:
             memory.setdefault(f"worker-{worker['index']}", Memory()).add(at, int(worker["pid"]), rss)
@@ -93,8 +98,8 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
             end = started + args.duration
             while time.monotonic() + args.kill_every < end:
                 await asyncio.sleep(args.kill_every)
-                workers = (await asyncio.to_thread(service.health))[1].get("workers", [])
-                victims = [w for w in workers if w["index"] == index % args.workers] or workers  # type: ignore
+                workers: Any = (await asyncio.to_thread(service.health))[1].get("workers", [])
+                victims = [w for w in workers if w["index"] == index % args.workers] or workers
                 if victims:
                     victim = victims[0]
                     with_pid = int(victim["pid"])
@@ -113,7 +118,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
                           duration_s=args.duration, binary=i % 2 == 1, bad_every=args.bad_every, drain_s=15.0)
                    for i in range(args.clients)]
         results = await asyncio.gather(*clients, killer(), sampler())
-        logs: list[StreamLog] = list(results[:args.clients])
+        logs: list[StreamLog] = [r for r in results[:args.clients] if isinstance(r, StreamLog)]
         if front_process.poll() is not None:
             front_crashes += 1
         recovered = True
@@ -170,9 +175,11 @@ def print_report(report: dict[str, object]) -> None:
                 "shm_segments_left", "socket_left"):
         print(f"  {key}: {report[key]}")
     print("  rss (MB):")
-    for role, summary in report["rss"].items():  # type: ignore[union-attr]
+    rss: Any = report["rss"]
+    for role, summary in rss.items():
         print(f"    {role}: start {summary['start_rss_mb']} (pid {summary['start_pid']}), end {summary['end_rss_mb']}"
-              f" (pid {summary['end_pid']}), max {summary['max_rss_mb']}")
+              f" (pid {summary['end_pid']}), max {summary['max_rss_mb']}; that process at 10/50/100 % of the run"
+              f" {summary['end_process_trend_mb']}")
     print(f"  result: {'PASS' if report['ok'] else 'FAIL'}")
 
 

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -32,9 +33,13 @@ def segments(port: int) -> list[str]:
     return sorted(p.name for p in SHM.glob(f"{SEGMENT_PREFIX}{port}_*"))
 
 
+def health(service: Service) -> Any:
+    """/health's body, untyped (it is JSON)."""
+    return service.health()[1]
+
+
 def worker_pids(service: Service) -> list[int]:
-    _, body = service.health()
-    return [int(w["pid"]) for w in body.get("workers", [])]  # type: ignore[union-attr]
+    return [int(w["pid"]) for w in health(service).get("workers", [])]
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -62,7 +67,7 @@ def test_a_frame_that_crashes_the_tracker_costs_only_that_frame(faulty: Service,
     async def run() -> list[object]:
         async with websockets.connect(faulty.ws_url) as ws:
             client = GazeConnection(ws)
-            answers = []
+            answers: list[object] = []
             for jpeg in (crashing, face_frames[0].jpeg, crashing, face_frames[1].jpeg):
                 await client.send_frame(jpeg, timestamp=float(len(answers)))
                 answers.append(await client.receive())
@@ -81,7 +86,7 @@ def test_a_frame_that_crashes_the_tracker_costs_only_that_frame(faulty: Service,
 def test_worker_killed_mid_frame_is_restarted_and_its_frame_answered(faulty: Service,
                                                                      face_frames: list[FaceFrame]) -> None:
     hanging = encode_jpeg(np.full((240, SLEEP_WIDTH), 120, np.uint8))
-    restarts_before = int(faulty.health()[1]["worker_restarts"])  # type: ignore[arg-type]
+    restarts_before = int(health(faulty)["worker_restarts"])
 
     async def run() -> tuple[object, GazeResult]:
         async with websockets.connect(faulty.ws_url) as ws:
@@ -104,16 +109,16 @@ def test_worker_killed_mid_frame_is_restarted_and_its_frame_answered(faulty: Ser
     assert not lost.frame_processed and lost.dropped == "worker_lost" and lost.timestamp == 1.0
     assert after.frame_processed
     faulty.wait_healthy(timeout=60)
-    wait_for(lambda: int(faulty.health()[1]["worker_restarts"]) == restarts_before + 1, 60,  # type: ignore
+    wait_for(lambda: int(health(faulty)["worker_restarts"]) == restarts_before + 1, 60,
              "/health to count the restart")
-    health = faulty.health()[1]
-    assert health["ring"]["in_use"] == 0 and health["frames_in_flight"] == 0  # type: ignore[index]
+    body = health(faulty)
+    assert body["ring"]["in_use"] == 0 and body["frames_in_flight"] == 0
 
 
 def test_ten_clients_keep_getting_answers_while_workers_are_killed(faulty: Service,
                                                                    face_frames: list[FaceFrame]) -> None:
     frames = [f.jpeg for f in face_frames[:6]]
-    restarts_before = int(faulty.health()[1]["worker_restarts"])  # type: ignore[arg-type]
+    restarts_before = int(health(faulty)["worker_restarts"])
     kills = 2
     duration = 14.0
 
@@ -144,7 +149,7 @@ def test_ten_clients_keep_getting_answers_while_workers_are_killed(faulty: Servi
     for log in logs:
         assert log.error is None and not log.closed_early, (log.error, log.close_code)
         assert log.unanswered == 0, f"{log.unanswered} of {len(log.sent)} frames unanswered"
-        stamps = [a.timestamp for a in log.answers if a.timestamp is not None]  # frames: in order
+        stamps = [a.timestamp for a in log.answers if getattr(a, "timestamp", None) is not None]  # type: ignore[union-attr]  # frames: in order
         assert stamps == log.sent[:len(stamps)]
         reasons = {r.dropped for r in log.results if not r.frame_processed}
         assert reasons <= {"superseded", "stale", "worker_lost", "overloaded"}, reasons
@@ -152,7 +157,7 @@ def test_ten_clients_keep_getting_answers_while_workers_are_killed(faulty: Servi
         # Still tracked in the last seconds, after the last kill.
         assert any(r.frame_processed for r in log.results[-15:]), "no tracked frame after the kills"
     faulty.wait_healthy(timeout=60)
-    wait_for(lambda: int(faulty.health()[1]["worker_restarts"]) >= restarts_before + len(killed), 60,  # type: ignore
+    wait_for(lambda: int(health(faulty)["worker_restarts"]) >= restarts_before + len(killed), 60,
              "/health to count every restart")
     assert faulty.health()[1]["ring"]["in_use"] == 0  # type: ignore[index]
     metrics = faulty_metrics(faulty)
@@ -168,7 +173,7 @@ def faulty_metrics(service: Service) -> str:
 def test_all_workers_dead_then_back(faulty: Service, face_frames: list[FaceFrame]) -> None:
     jpeg = face_frames[0].jpeg
 
-    async def run() -> tuple[list[object], list[object]]:
+    async def run() -> tuple[list[Any], list[Any]]:
         async with websockets.connect(faulty.ws_url) as ws:
             client = GazeConnection(ws)
             assert (await client.track(jpeg)).frame_processed
@@ -242,7 +247,7 @@ def test_sigterm_drains_closes_with_1001_and_leaves_nothing(face_frames: list[Fa
             assert log.results, "no answer before the shutdown"
             reasons = {r.dropped for r in log.results if not r.frame_processed}
             assert reasons <= {"superseded", "stale", "shutdown", "overloaded"}, reasons
-            stamps = [a.timestamp for a in log.answers if a.timestamp is not None]  # frames: in order
+            stamps = [a.timestamp for a in log.answers if getattr(a, "timestamp", None) is not None]  # type: ignore[union-attr]  # frames: in order
             assert stamps == log.sent[:len(stamps)]
         assert segments(port) == [], "the ring outlived its front"
         assert not Path(service.env["GAZEPIPE_SOCKET"]).exists(), "the worker socket file was left"
