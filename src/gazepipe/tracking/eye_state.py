@@ -97,16 +97,18 @@ def eye_patch(eye: Eye) -> np.ndarray:
     return cv2.warpAffine(eye.crop, to_patch, (PATCH, PATCH), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
-def openness(eye: Eye) -> float:
-    """0 for a closed eye, about 1 for a wide open one: the landmark aspect ratio, scaled."""
-    return float(min(1.0, eye.aspect_ratio / 0.3))
+def openness(eye: Eye, closed: float) -> float:
+    """0 for a closed eye, 1 for a wide open one: the landmark aspect ratio (0.3 and more is wide open),
+    weighed by the appearance's confidence that the eye is open (`closed` from `closed_score`)."""
+    return float(min(1.0, eye.aspect_ratio / 0.3) * (1.0 - closed))
 
 
-def is_closed(eye: Eye) -> bool:
-    """The landmark aspect ratio where it is unambiguous, the appearance classifier in between."""
+def closed_score(eye: Eye) -> float:
+    """How surely the eye is closed, 0..1: the landmark aspect ratio where it is unambiguous, the appearance
+    classifier in between."""
     ratio = eye.aspect_ratio
     if ratio >= OPEN_ASPECT_RATIO:
-        return False
+        return 0.0
     if ratio <= CLOSED_ASPECT_RATIO:
-        return True
-    return patch_is_closed(eye_patch(eye))
+        return 1.0
+    return closed_probability(eye_patch(eye))

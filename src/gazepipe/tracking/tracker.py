@@ -37,8 +37,9 @@ class GazeTracker:
         landmarks = self._faces.landmarks(grey, box)
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
-        closed = [eye_state.is_closed(e) for e in eyes]
-        eyes_closed = all(closed)
+        closed_scores = [eye_state.closed_score(e) for e in eyes]
+        # a blink closes both eyes: their evidence is pooled, so that one unsure eye does not hide it
+        eyes_closed = float(np.mean(closed_scores)) > 0.5
         thresholds = hints.thresholds or (None, None)
         pupils = [
             Pupil(None, 0.0, "eye_closed", None) if eyes_closed else locate(e, t)
@@ -62,8 +63,8 @@ class GazeTracker:
             pupil_right_reason=pupils[1].reason,
             horizontal_ratio=horizontal,
             vertical_ratio=vertical,
-            eye_openness_left=eye_state.openness(eyes[0]),
-            eye_openness_right=eye_state.openness(eyes[1]),
+            eye_openness_left=eye_state.openness(eyes[0], closed_scores[0]),
+            eye_openness_right=eye_state.openness(eyes[1], closed_scores[1]),
             eyes_closed=eyes_closed,
             head_pose=head_pose(landmarks, (grey.shape[1], grey.shape[0])),
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
