@@ -106,7 +106,7 @@ def _fill_rows(patch: np.ndarray, hole: np.ndarray, sclera: np.ndarray) -> np.nd
     return out
 
 
-def picture(path: str, faces: int = 3, size: float = 62.0, zoom: int = 3) -> None:
+def picture(path: str, faces: int = 2, size: float = 62.0, zoom: int = 2) -> None:
     """Writes the eye band of a few `tune` faces, as the tracker receives them, for shifts -0.8 .. +0.8:
     the true iris centre in red, the tracker's pupil in green."""
     from accuracy import read_colour, webcam_grey
