@@ -218,10 +218,12 @@ async def gaze_socket(websocket: WebSocket) -> None:
     log.info("session %s opened from %s", session.id, client, extra={"session": session.id, "client": client})
     sender = asyncio.create_task(_send_answers(session, websocket))
     limiter = RateLimiter(settings.max_fps)
+    disconnected = False
     try:
         while not session.closed:
             message = await asyncio.wait_for(websocket.receive(), timeout=settings.idle_timeout_s)
             if message["type"] == "websocket.disconnect":
+                disconnected = True
                 break
             if limiter.flooding():
                 await websocket.close(code=CLOSE_POLICY, reason="message rate far above the limit")
@@ -231,7 +233,7 @@ async def gaze_socket(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await websocket.close(code=CLOSE_GOING_AWAY, reason="idle timeout")
     except WebSocketDisconnect:
-        pass
+        disconnected = True
     except SlowConsumer as exc:  # its answers piled up unread (an error or a reply answered at intake)
         metrics.ERRORS.labels("slow_consumer").inc()
         log.warning("session %s closed: slow consumer (%s)", session.id, exc,
@@ -252,9 +254,23 @@ async def gaze_socket(websocket: WebSocket) -> None:
             # socket: close it here with 1001, or hypercorn would close it with 1011 when this handler returns.
             with contextlib.suppress(Exception):
                 await websocket.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
+        if not disconnected:
+            await _discard_until_disconnect(websocket, settings.idle_timeout_s)
         log.info("session %s closed: %d received, %d processed, %d dropped", session.id,
                  session.frames_received, session.frames_processed, session.frames_dropped,
                  extra={"session": session.id, "client": client})
+
+
+async def _discard_until_disconnect(websocket: WebSocket, timeout: float) -> None:
+    """After the server closed a connection, drops what the client still sends until its close arrives.
+
+    hypercorn queues a client's messages for the app and stops reading the socket while that queue is full: a
+    handler that returned without reading on would leave the connection half-open (CLOSE_WAIT) for good, with
+    the client's close reply never read. Bounded by `timeout`."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
 
 
 async def _send_answers(session: Session, websocket: WebSocket) -> None:
