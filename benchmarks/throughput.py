@@ -19,8 +19,8 @@ from typing import Any
 
 import loadgen
 
-OURS_LOADS = (50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600)
-SEED_LOADS = (5, 10, 20, 30, 40, 50, 60, 80)
+OURS_LOADS = (10, 25, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600)
+SEED_LOADS = (2, 5, 10, 15, 20, 30, 40, 50, 60, 80)
 MAX_CLIENTS = 30  # beyond this, clients send faster instead of being more
 DEFAULT_PLOT = loadgen.REPO / "docs" / "throughput.png"
 
