@@ -5,7 +5,7 @@ load (clients x FPS), for gazepipe and for the seed-style reference, in one run 
 
 A step is sustained when the p95 of send-to-receive latency of processed frames is under `--p95-ms` and at
 most 5 % of the frames sent were dropped or left unanswered (a design that drops frames does not get to count
-only the frames it kept). The ramp stops after two steps in a row that are not sustained. Prints a table per
+only the frames it kept). The ramp stops after three steps in a row that are not sustained. Prints a table per
 design, the ratio of the sustained rates, and writes a PNG of latency against offered load.
 """
 
@@ -64,7 +64,7 @@ def ramp(design: str, loads: tuple[float, ...], duration: float, warmup: float, 
                   f"p50 {row['p50_ms']}  p95 {row['p95_ms']}  p99 {row['p99_ms']}  loss {row['loss']:.1%}  "
                   f"{'ok' if row['sustained'] else 'NOT sustained'}", file=sys.stderr, flush=True)
             misses = 0 if row["sustained"] else misses + 1
-            if misses >= 2:
+            if misses >= 3:
                 break
     sustained = [s["processed_fps"] for s in steps if s["sustained"]]
     return {"design": design, "mode": mode, "workers": 1 if seed else workers, "steps": steps,
@@ -78,7 +78,7 @@ def plot(designs: list[dict[str, Any]], path: Path, limit_ms: float) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
     for design in designs:
         xs = [s["offered_fps"] for s in design["steps"] if s["p95_ms"] is not None]
         label = f"{design['design']} ({design['mode']}, {design['workers']} proc.)"
@@ -86,6 +86,15 @@ def plot(designs: list[dict[str, Any]], path: Path, limit_ms: float) -> None:
                        label=f"{label} p95")[0]
         ax.plot(xs, [s["p50_ms"] for s in design["steps"] if s["p95_ms"] is not None], marker=".", linestyle="--",
                 color=line.get_color(), label=f"{label} p50")
+        ax2.plot([s["offered_fps"] for s in design["steps"]], [s["processed_fps"] for s in design["steps"]],
+                 marker="o", color=line.get_color(), label=label)
+    top = max((s["offered_fps"] for d in designs for s in d["steps"]), default=1.0)
+    ax2.plot([0, top], [0, top], color="grey", linewidth=0.8, linestyle=":", label="every frame processed")
+    ax2.set_xlabel("offered load, frames/s")
+    ax2.set_ylabel("processed frames/s")
+    ax2.set_title("Frames tracked against frames offered")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=8)
     ax.axhline(limit_ms, color="grey", linewidth=0.8, linestyle=":")
     ax.text(1, limit_ms * 1.05, f"{limit_ms:g} ms", color="grey")
     ax.set_yscale("log")
