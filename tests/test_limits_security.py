@@ -85,7 +85,12 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
     stats = eval(out.strip().splitlines()[-1])  # the flooder's own report: a dict literal
     print(f"p95 alone {p95(quiet):.1f} ms, beside the flood {p95(flooded):.1f} ms; flooder {stats}")
     assert stats["sent"] > 1000, stats  # it really flooded
-    assert stats["rate_limited"] > 0 or stats["connections"] > 1, "the flooder was neither throttled nor cut off"
+    assert stats["rate_limited"] > 0, "the flooder was not throttled"
+    assert stats["connections"] > 1, "the flooder was never cut off (or never saw its close)"
+    time.sleep(1.0)
+    half_open = [c for c in psutil.Process(front_pid(service)).net_connections(kind="inet")
+                 if c.status == psutil.CONN_CLOSE_WAIT]
+    assert not half_open, f"connections the server closed were left half-open: {half_open}"
     assert len(flooded) >= 0.8 * len(quiet)
     assert p95(flooded) <= 2.0 * p95(quiet), (p95(quiet), p95(flooded), stats)
     metrics = get_text(service.http_url + "/metrics")

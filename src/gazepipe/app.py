@@ -63,6 +63,25 @@ class Front:
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._floods: dict[str, tuple[float, int]] = {}  # client address: (last cut-off, strikes)
+
+    def flooded(self, client: str) -> None:
+        """A connection from `client` was cut off for flooding: hold its next handshakes back for a while,
+        doubling with each cut-off within the hold window, so that reconnecting to flood again costs time."""
+        now = time.monotonic()
+        last, strikes = self._floods.get(client, (0.0, 0))
+        strikes = strikes + 1 if now - last < 2 * self.settings.flood_hold_s else 1
+        self._floods[client] = (now, strikes)
+        if len(self._floods) > 4096:  # forget old offenders rather than grow
+            self._floods = {c: v for c, v in self._floods.items() if now - v[0] < 2 * self.settings.flood_hold_s}
+
+    def hold_for(self, client: str) -> float:
+        """Seconds to hold a handshake from `client` before accepting it (0 for everyone who has not flooded)."""
+        if client not in self._floods:
+            return 0.0
+        last, strikes = self._floods[client]
+        hold = min(self.settings.flood_hold_s, 0.25 * 2 ** strikes)
+        return max(0.0, last + hold - time.monotonic())
 
     async def start(self) -> None:
         removed = remove_stale_segments()
@@ -208,8 +227,17 @@ async def gaze_socket(websocket: WebSocket) -> None:
         log.warning("websocket refused: %s", refusal or "shutting down")
         await websocket.close(code=CLOSE_POLICY, reason=refusal or "shutting down")
         return
-    await websocket.accept()
     client = websocket.client.host if websocket.client else "unknown"
+    hold = front.hold_for(client)
+    if hold > 0:  # this address flooded a moment ago: its handshake waits (and counts against its connections)
+        front.per_client[client] += 1
+        try:
+            await asyncio.sleep(hold)
+        finally:
+            front.per_client[client] -= 1
+            if front.per_client[client] <= 0:
+                del front.per_client[client]
+    await websocket.accept()
     settings = front.settings
     session = Session(client, settings.max_outbox, settings.detect_every_s)
     front.sessions[session.id] = (session, websocket)
@@ -226,6 +254,10 @@ async def gaze_socket(websocket: WebSocket) -> None:
                 disconnected = True
                 break
             if limiter.flooding():
+                front.flooded(client)
+                metrics.ERRORS.labels("flooding").inc()
+                log.warning("session %s closed: flooding", session.id,
+                            extra={"session": session.id, "client": client, "reason": "flooding"})
                 await websocket.close(code=CLOSE_POLICY, reason="message rate far above the limit")
                 break
             _intake(front, session, message.get("bytes"), message.get("text"), limiter)

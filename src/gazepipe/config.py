@@ -26,6 +26,7 @@ class Settings:
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
     max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as rate_limited
     max_connections_per_client: int = 32
+    flood_hold_s: float = 4.0  # longest hold of a new handshake from an address just cut off for flooding
     max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
     idle_timeout_s: float = 60.0
     detect_every_s: float = 2.0  # run the full-frame detector this often even while the face box is tracked
