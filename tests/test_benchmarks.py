@@ -49,11 +49,13 @@ def test_throughput_smoke(tmp_path: Path) -> None:
     plot = tmp_path / "throughput.png"
     result = run_json("throughput.py", "--duration", "2", "--warmup", "0.5", "--mode", "binary", "--workers", "1",
                       "--loads", "10", "--seed-loads", "5", "--plot", str(plot), timeout=300)
-    assert {"designs", "ratio_to_seed", "p95_limit_ms", "commit", "date", "plot"} <= set(result)
+    fields = {"designs", "ratio_to_seed", "cpu_bound_ratio_to_seed", "p95_limit_ms", "commit", "date", "plot"}
+    assert fields <= set(result)
     designs = result["designs"]
     assert isinstance(designs, list) and [d["design"] for d in designs] == ["gazepipe", "seed"]
     for design in designs:
-        assert {"steps", "sustained_fps", "peak_processed_fps", "mode", "workers"} <= set(design)
+        assert {"steps", "sustained_fps", "peak_processed_fps", "mode", "workers",
+                "cpu_bound_capacity_fps"} <= set(design)
         step = design["steps"][0]
         assert {"offered_fps", "processed_fps", "p50_ms", "p95_ms", "p99_ms", "loss", "sustained"} <= set(step)
         assert step["out_of_order"] == 0
