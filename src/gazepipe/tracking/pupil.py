@@ -1,5 +1,5 @@
-"""The pupil: the iris found as the darkest disc inside the eye opening, refined to sub-pixel by fitting a
-disc of iris size to the pixels darker than the eye's threshold."""
+"""The pupil: the iris found as the darkest disc inside the eye opening, refined to sub-pixel by fitting
+discs to the pixels darker and brighter than the eye's threshold."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 
 from gazepipe.tracking.eye import EYE_WIDTH, Eye
 
-# The iris radius as a share of dlib's corner span (tuned on the `tune` half of faces-wild; MediaPipe's
-# irises are 0.21 of its own, wider corner span).
+# The radius of the iris's dark core as a share of dlib's corner span, and the whole iris's radius as a
+# multiple of it (tuned on the `tune` half of faces-wild; MediaPipe's irises are 0.21 of its own corner span).
 IRIS_RADIUS = 0.15
+ACROSS_SCALE = 1.3
 # Below this share of the eye opening inside the frame there is nothing to search.
 MIN_VISIBLE = 0.6
 # The iris must be this much darker than the sclera, in grey levels, to count as found.
@@ -71,17 +72,17 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
 
     # fine: each pixel of the opening counts + when darker than the level and - when brighter, pixels hidden
     # by the lids or outside the frame count 0, so a disc partly covered by a lid or at a corner still centres
-    # on the whole iris rather than on its visible part
+    # on the whole iris rather than on its visible part. Across, the lids clip the iris: a disc of the
+    # iris's full size fits the left and right edges; up and down, the smaller core disc does not slide into
+    # the dark lid line.
     signed = np.where(mask, level - crop, 0.0).astype(np.float32)
-    fit = cv2.filter2D(signed, -1, disc, borderType=cv2.BORDER_CONSTANT)
-    fit[~(near & mask)] = -np.inf
-    best_y, best_x = (int(v) for v in np.unravel_index(int(np.argmax(fit)), fit.shape))
-    centre = (best_x + _vertex(fit[best_y, best_x - 1:best_x + 2]),
-              best_y + _vertex(fit[best_y - 1:best_y + 2, best_x]))
-    # confident when the iris is much darker than the sclera and the fit has a clear peak
-    sharpness = float(fit[best_y, best_x]) / (disc.sum() * contrast)
+    allowed = near & mask
+    _, cy, peak = _fit_disc(signed, disc, allowed)
+    cx, _, _ = _fit_disc(signed, _disc(round(radius * ACROSS_SCALE)), allowed)
+    # confident when the iris is much darker than the sclera and the core disc is mostly iris
+    sharpness = peak / (disc.sum() * contrast)
     confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
-    return Pupil(centre, confidence, None, observed)
+    return Pupil((cx, cy), confidence, None, observed)
 
 
 def _disc_mask(shape: tuple[int, ...], x: int, y: int, radius: int) -> np.ndarray:
@@ -96,3 +97,12 @@ def _vertex(values: np.ndarray) -> float:
     left, middle, right = (float(v) for v in values)
     curvature = left - 2 * middle + right
     return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
+
+
+def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray) -> tuple[float, float, float]:
+    """The sub-pixel centre (x, y) where `disc` covers the most signed darkness, among the `allowed` pixels,
+    and that score."""
+    fit = cv2.filter2D(signed, -1, disc, borderType=cv2.BORDER_CONSTANT)
+    fit[~allowed] = -np.inf
+    y, x = (int(v) for v in np.unravel_index(int(np.argmax(fit)), fit.shape))
+    return x + _vertex(fit[y, x - 1:x + 2]), y + _vertex(fit[y - 1:y + 2, x]), float(fit[y, x])
