@@ -25,17 +25,19 @@ import loadgen
 
 def run(url: str | None = None, clients: int = 20, fps: float = 10.0, duration: float = 10.0, mode: str = "binary",
         workers: int | None = None, warmup: float = 1.0, client_processes: int = 1, deflate: bool = False,
-        seed: bool = False, **settings: object) -> dict[str, Any]:
+        seed: bool = False, window: int = 0, **settings: object) -> dict[str, Any]:
     """One measured run; starts (and stops) the service unless `url` is given."""
     workers = workers or (loadgen.os.cpu_count() or 1)
     with loadgen.service_under_test(url, workers, seed=seed, **settings) as (ws, launched):
         pids = loadgen.service_pids(ws, launched)
         before = loadgen.stage_sums(ws)
         logs, usage, wall = loadgen.drive(ws, clients, fps, duration, mode, warmup=warmup,
-                                          processes=client_processes, deflate=deflate, monitor_pids=pids)
+                                          processes=client_processes, deflate=deflate, window=window,
+                                          monitor_pids=pids)
         means = loadgen.sample_stage_means(ws, before)
     config = {"benchmark": "latency", "design": "seed" if seed else "gazepipe", "clients": clients, "fps": fps,
               "duration_s": duration, "mode": mode, "workers": 1 if seed else workers, "deflate": deflate,
+              "client_window": window,
               "url": url or "launched", **loadgen.machine()}
     return loadgen.summarise(logs, usage, wall, config, {k: v for k, v in means.items() if k == "encode"})
 
@@ -46,7 +48,8 @@ def table(result: dict[str, Any]) -> str:
         f"{result['design']}  {result['clients']} clients x {result['fps']:g} FPS, {result['mode']}, "
         f"{result['duration_s']:g} s, {result['workers']} workers  (commit {result['commit']}, {result['date']}, "
         f"{result['cpus']} cores, load {result['load_avg_1m']})",
-        f"  frames sent {result['frames_sent']}  answered {result['frames_answered']}  processed "
+        f"  frames sent {result['frames_sent']} (ticks skipped by the client {result['frames_skipped_by_client']})"
+        f"  answered {result['frames_answered']}  processed "
         f"{result['frames_processed']}  dropped {result['frames_dropped']} {result['dropped_by_reason']}  "
         f"unanswered {result['frames_unanswered']}  errors {result['errors_by_code']}",
         f"  out of order / older than delivered: {result['out_of_order']}",
@@ -80,11 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deflate", action="store_true",
                         help="offer permessage-deflate as browsers do (hypercorn accepts it); off by default because "
                              "compressing every JPEG costs the load generator about 1 ms of the same 2 cores")
+    parser.add_argument("--window", type=int, default=0,
+                        help="skip a capture tick while this many frames are unanswered, as the project's own "
+                             "client does (2); 0, the default, sends every tick like a bare camera")
     parser.add_argument("--seed", action="store_true", help="measure the seed-style reference instead")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     result = run(args.url, args.clients, args.fps, args.duration, args.mode, args.workers, args.warmup,
-                 args.client_processes, args.deflate, args.seed)
+                 args.client_processes, args.deflate, args.seed, args.window)
     print(table(result))
     if args.json:
         print(json.dumps(result))

@@ -183,6 +183,7 @@ class ClientLog:
     """What one client saw; only frames sent inside the measured window count, ordering is checked on all."""
 
     sent: int = 0
+    skipped: int = 0  # capture ticks not sent because the in-flight window was full
     answered: int = 0
     processed: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
@@ -204,8 +205,11 @@ def _text_message(b64: str, seq: int, timestamp: float) -> str:
 
 
 async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float, warmup: float, duration: float,
-                     mode: str, start_at: float, grace: float, deflate: bool) -> ClientLog:
-    """One camera: connects, sends from `start_at` (time.time()) for warmup + duration, waits for answers."""
+                     mode: str, start_at: float, grace: float, deflate: bool, window: int = 0) -> ClientLog:
+    """One camera: connects, sends from `start_at` (time.time()) for warmup + duration, waits for answers.
+
+    `window` > 0 behaves like the project's own client: a capture tick is skipped while that many frames are
+    unanswered (counted as `skipped`); 0 sends every tick whatever the answers do."""
     import websockets
 
     from gazepipe.protocol import GazeResult, pack_binary_frame, server_json_decoder, server_msgpack_decoder
@@ -218,6 +222,7 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
     all_answered = asyncio.Event()
     answered_total = 0
     last_seq = -1
+    skipped_total = 0
     try:
         ws = await websockets.connect(url, max_size=None, compression="deflate" if deflate else None,
                                       open_timeout=30, ping_interval=None)
@@ -237,7 +242,7 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
                 record.out_of_order += 1
             last_seq = max(last_seq, seq)
             answered_total += 1
-            if answered_total >= total_frames:
+            if answered_total + skipped_total >= total_frames:
                 all_answered.set()
             sent = sent_at.pop(seq, None)
             if sent is None or seq < counted_from:
@@ -267,6 +272,11 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
             if delay > 0:
                 await asyncio.sleep(delay)
             jpeg_index = k % len(jpegs)
+            if window and len(sent_at) >= window:
+                skipped_total += 1
+                if k >= counted_from:
+                    record.skipped += 1
+                continue
             sent_at[k] = time.perf_counter()
             if mode == "binary":
                 await ws.send(pack_binary_frame(k, float(k), jpegs[jpeg_index]))
@@ -274,6 +284,8 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
                 await ws.send(_text_message(b64s[jpeg_index], k, float(k)))
             if k >= counted_from:
                 record.sent += 1
+        if answered_total + skipped_total >= total_frames:
+            all_answered.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_answered.wait(), timeout=grace)
     except Exception as exc:
@@ -288,23 +300,24 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
 
 
 async def _run_clients(url: str, clients: dict[int, tuple[bytes, ...]], fps: float, warmup: float,
-                       duration: float, mode: str, start_at: float, grace: float, deflate: bool) -> list[ClientLog]:
+                       duration: float, mode: str, start_at: float, grace: float, deflate: bool,
+                       window: int) -> list[ClientLog]:
     return list(await asyncio.gather(*(run_client(url, i, jpegs, fps, warmup, duration, mode, start_at, grace,
-                                                  deflate) for i, jpegs in clients.items())))
+                                                  deflate, window) for i, jpegs in clients.items())))
 
 
 def _client_process(conn: Any, url: str, fps: float, warmup: float, duration: float, mode: str, grace: float,
-                    deflate: bool) -> None:
+                    deflate: bool, window: int) -> None:
     clients = conn.recv()  # {client index: its frames}, built once by the parent
     conn.send("ready")
     start_at = conn.recv()
-    logs = asyncio.run(_run_clients(url, clients, fps, warmup, duration, mode, start_at, grace, deflate))
+    logs = asyncio.run(_run_clients(url, clients, fps, warmup, duration, mode, start_at, grace, deflate, window))
     conn.send([log.to_dict() for log in logs])
     conn.close()
 
 
 def drive(url: str, clients: int, fps: float, duration: float, mode: str, warmup: float = 1.0,
-          grace: float = 5.0, processes: int = 1, deflate: bool = False,
+          grace: float = 5.0, processes: int = 1, deflate: bool = False, window: int = 0,
           monitor_pids: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     """Runs `clients` cameras in `processes` load-generator processes; returns their logs, the CPU and memory of
     the monitored processes (the load generators included) and the measured wall time."""
@@ -315,7 +328,7 @@ def drive(url: str, clients: int, fps: float, duration: float, mode: str, warmup
     for p, group in enumerate(groups):
         parent_end, child_end = ctx.Pipe()
         proc = ctx.Process(target=_client_process, name=f"loadgen-{p}",
-                           args=(child_end, url, fps, warmup, duration, mode, grace, deflate))
+                           args=(child_end, url, fps, warmup, duration, mode, grace, deflate, window))
         proc.start()
         parent_end.send({i: frames.sequence_for(i).jpegs for i in group})
         children.append((proc, parent_end))
@@ -364,6 +377,7 @@ def summarise(logs: list[dict[str, Any]], usage: list[dict[str, Any]], wall: flo
         for name, values in log["stages"].items():
             stages.setdefault(name, []).extend(values)
     sent = sum(log["sent"] for log in logs)
+    skipped = sum(log["skipped"] for log in logs)
     answered = sum(log["answered"] for log in logs)
     processed = sum(log["processed"] for log in logs)
     stage_medians = {name: round(statistics.median(values), 3) for name, values in sorted(stages.items())}
@@ -372,6 +386,7 @@ def summarise(logs: list[dict[str, Any]], usage: list[dict[str, Any]], wall: flo
     return {
         **config,
         "frames_sent": sent,
+        "frames_skipped_by_client": skipped,
         "frames_answered": answered,
         "frames_unanswered": sent - answered,
         "frames_processed": processed,

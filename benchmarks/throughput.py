@@ -32,8 +32,8 @@ def split_load(load: float) -> tuple[int, float]:
 
 
 def step_row(result: dict[str, Any], limit_ms: float, max_loss: float) -> dict[str, Any]:
-    sent = max(1, result["frames_sent"])
-    loss = (result["frames_dropped"] + result["frames_unanswered"]) / sent
+    ticks = result["frames_sent"] + result["frames_skipped_by_client"]
+    loss = (result["frames_dropped"] + result["frames_unanswered"] + result["frames_skipped_by_client"]) / max(1, ticks)
     p95 = result["latency_ms"]["p95"]
     return {
         "clients": result["clients"], "fps": round(result["fps"], 2), "offered_fps": result["offered_fps"],
@@ -47,7 +47,7 @@ def step_row(result: dict[str, Any], limit_ms: float, max_loss: float) -> dict[s
 
 
 def ramp(design: str, loads: tuple[float, ...], duration: float, warmup: float, mode: str, workers: int | None,
-         limit_ms: float, max_loss: float, client_processes: int, deflate: bool,
+         limit_ms: float, max_loss: float, client_processes: int, deflate: bool, window: int,
          settings: dict[str, object]) -> dict[str, Any]:
     seed = design == "seed"
     workers = workers or (loadgen.os.cpu_count() or 1)
@@ -58,7 +58,8 @@ def ramp(design: str, loads: tuple[float, ...], duration: float, warmup: float, 
         for load in loads:
             clients, fps = split_load(load)
             logs, usage, wall = loadgen.drive(ws, clients, fps, duration, mode, warmup=warmup, grace=3.0,
-                                              processes=client_processes, deflate=deflate, monitor_pids=pids)
+                                              processes=client_processes, deflate=deflate, window=window,
+                                              monitor_pids=pids)
             result = loadgen.summarise(logs, usage, wall, {"clients": clients, "fps": fps})
             row = step_row(result, limit_ms, max_loss)
             steps.append(row)
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-loads", help="the seed's offered loads, comma-separated frames/s")
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate, as browsers do")
+    parser.add_argument("--window", type=int, default=0,
+                        help="clients skip a tick while this many frames are unanswered (the project's client: 2)")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG to write ('' for none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = ("binary", "text") if args.mode == "both" else (args.mode,)
     common = {"duration": args.duration, "warmup": args.warmup, "workers": args.workers, "limit_ms": args.p95_ms,
               "max_loss": args.max_loss, "client_processes": args.client_processes, "deflate": args.deflate,
+              "window": args.window,
               "settings": {"max_connections_per_client": 64}}
     designs = [ramp("gazepipe", ours_loads, mode=mode, **common) for mode in modes]
     designs.append(ramp("seed", seed_loads, mode="text", **common))
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.plot):
         plot(designs, args.plot, args.p95_ms)
     result = {"benchmark": "throughput", "p95_limit_ms": args.p95_ms, "max_loss": args.max_loss,
+              "client_window": args.window,
               "step_duration_s": args.duration, **loadgen.machine(), "designs": designs,
               "ratio_to_seed": ratios, "cpu_bound_ratio_to_seed": cpu_ratios,
               "plot": str(args.plot) if str(args.plot) else None}

@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 
-LATENCY_FIELDS = {"frames_sent", "frames_answered", "frames_processed", "frames_dropped", "dropped_by_reason",
+LATENCY_FIELDS = {"frames_skipped_by_client",
+                  "frames_sent", "frames_answered", "frames_processed", "frames_dropped", "dropped_by_reason",
                   "frames_unanswered", "out_of_order", "latency_ms", "stages_ms_median", "processed_fps",
                   "processes", "commit", "date", "cpus", "load_avg_1m"}
 
