@@ -55,7 +55,7 @@ def wait_for(predicate: object, timeout: float, what: str) -> None:
 def faulty() -> Iterator[Service]:
     """Two workers with fault injection armed; tests leave it with both workers connected."""
     with Service(workers=2, test_faults=f"raise@{RAISE_WIDTH},sleep@{SLEEP_WIDTH}",
-                 in_flight_timeout_ms=20000) as running:
+                 in_flight_timeout_ms=20000, worker_hang_s=6) as running:
         yield running
 
 
@@ -113,6 +113,31 @@ def test_worker_killed_mid_frame_is_restarted_and_its_frame_answered(faulty: Ser
              "/health to count the restart")
     body = health(faulty)
     assert body["ring"]["in_use"] == 0 and body["frames_in_flight"] == 0
+
+
+def test_hung_worker_is_killed_and_restarted(faulty: Service, face_frames: list[FaceFrame]) -> None:
+    """A worker stuck on a frame (alive, socket open) is killed by the front after `worker_hang_s`: the frame is
+    answered `worker_lost`, its slot comes back, the supervisor restarts the worker."""
+    hanging = encode_jpeg(np.full((240, SLEEP_WIDTH), 120, np.uint8))
+    restarts_before = int(health(faulty)["worker_restarts"])
+
+    async def run() -> tuple[object, float, GazeResult]:
+        async with websockets.connect(faulty.ws_url) as ws:
+            client = GazeConnection(ws)
+            started = time.monotonic()
+            await client.send_frame(hanging, timestamp=7.0)
+            lost = await client.receive(timeout=30)
+            waited = time.monotonic() - started
+            return lost, waited, await client.track(face_frames[0].jpeg)
+
+    lost, waited, after = asyncio.run(run())
+    assert isinstance(lost, GazeResult) and lost.dropped == "worker_lost" and lost.timestamp == 7.0, lost
+    assert 5.0 <= waited < 20.0, waited
+    assert after.frame_processed
+    faulty.wait_healthy(timeout=60)
+    wait_for(lambda: int(health(faulty)["worker_restarts"]) == restarts_before + 1, 60, "the restart")
+    assert health(faulty)["ring"]["in_use"] == 0
+    assert 'gazepipe_errors_total{code="worker_hung"}' in faulty_metrics(faulty)
 
 
 def test_ten_clients_keep_getting_answers_while_workers_are_killed(faulty: Service,

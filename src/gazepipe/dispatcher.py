@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +39,7 @@ class WorkerLink:
     jobs: set[int] = field(default_factory=set)
     frames_done: int = 0
     connected_at: float = field(default_factory=time.time)
+    killed: bool = False  # the front sent it SIGKILL for hanging on a frame
 
 
 @dataclass
@@ -233,6 +236,22 @@ class Dispatcher:
                 # The slot stays with the worker until it answers or dies; only the client is told now.
                 job.answered = True
                 self.drop(job.session, job.frame, "stale")
+        if self.settings.worker_hang_s > 0:
+            self._kill_hung_workers(now)
+
+    def _kill_hung_workers(self, now: float) -> None:
+        """A worker that has held a frame for `worker_hang_s` is stuck (a live process, so its socket stays
+        open): SIGKILL it, so that its slots come back through `remove_worker` and the supervisor restarts it."""
+        for link in list(self.workers.values()):
+            held = [self._jobs[j].frame.dispatched for j in link.jobs if j in self._jobs]
+            if link.killed or not held or now - min(held) < self.settings.worker_hang_s:
+                continue
+            link.killed = True
+            metrics.ERRORS.labels("worker_hung").inc()
+            log.error("worker %d (pid %d) held a frame for %.1f s: killing it", link.index, link.pid,
+                      now - min(held), extra={"worker": link.index, "worker_pid": link.pid, "reason": "hung"})
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(link.pid, signal.SIGKILL)
 
     def shutdown(self) -> None:
         """Answers every waiting and in-flight frame with `shutdown`."""
