@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/scaling.py [--json]
 
 1. For 1 .. cores workers, the service (started as `make run` does) is offered more frames than it can track
-   (`--clients` x `--fps`, binary); the processed frames/s is its capacity with that many workers.
+   (`--clients` x `--fps`, binary); the processed frames/s is its capacity with that many workers. Clients
+   hold back while `--window` frames are unanswered (the project's client does, with 2), so that the excess
+   offered does not spend the same cores on receiving and answering frames that are then dropped.
 2. With one worker, the per-frame cost split by stage (the results' `stages_ms` medians) and the CPU each
    process spent per processed frame (psutil), next to the cost of the stages alone measured in this process
    on one core: JPEG decode to grey, 68 landmarks given the face box, both pupils; their sum is the floor.
@@ -104,12 +106,12 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
 
 
 def capacity(workers: int, clients: int, fps: float, duration: float, warmup: float,
-             client_processes: int) -> dict[str, Any]:
+             client_processes: int, window: int) -> dict[str, Any]:
     with loadgen.service_under_test(None, workers, max_connections_per_client=64) as (ws, launched):
         pids = loadgen.service_pids(ws, launched)
         before = loadgen.stage_sums(ws)
         logs, usage, wall = loadgen.drive(ws, clients, fps, duration, "binary", warmup=warmup, grace=3.0,
-                                          processes=client_processes, monitor_pids=pids)
+                                          processes=client_processes, window=window, monitor_pids=pids)
         means = loadgen.sample_stage_means(ws, before)
     result = loadgen.summarise(logs, usage, wall, {"workers": workers, "clients": clients, "fps": fps},
                                {k: v for k, v in means.items() if k == "encode"})
@@ -130,15 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-workers", type=int, default=loadgen.os.cpu_count() or 1)
     parser.add_argument("--frames", type=int, default=1000, help="frames for the in-process stage timings")
     parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument("--window", type=int, default=2,
+                        help="clients skip a tick while this many frames are unanswered, as the project's client "
+                             "does, so that the offered excess does not spend the cores on frames that are dropped "
+                             "(0: send every tick)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    runs = [capacity(w, args.clients, args.fps, args.duration, args.warmup, args.client_processes)
+    runs = [capacity(w, args.clients, args.fps, args.duration, args.warmup, args.client_processes, args.window)
             for w in range(1, args.max_workers + 1)]
     alone = stages_alone(args.frames)
     result = {"benchmark": "scaling", **loadgen.machine(), "runs": runs, "in_process": alone}
 
-    print(f"frames/s against workers ({args.clients} clients x {args.fps:g} FPS offered, binary)")
+    print(f"frames/s against workers ({args.clients} clients x {args.fps:g} FPS, binary, client window "
+          f"{args.window})")
     print(f"  {'workers':>7} {'offered':>8} {'processed':>9} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/frame':>12}")
     for run in runs:
         print(f"  {run['workers']:>7} {run['offered_fps']:>8} {run['processed_fps']:>9} "
