@@ -37,7 +37,7 @@ class GazeTracker:
         landmarks = self._faces.landmarks(grey, box)
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
-        closed_scores = [eye_state.closed_score(e) for e in eyes]
+        closed_scores = eye_state.closed_scores(eyes)
         # a blink closes both eyes: their evidence is pooled, so that one unsure eye does not hide it
         eyes_closed = float(np.mean(closed_scores)) > 0.5
         thresholds = hints.thresholds or (None, None)
