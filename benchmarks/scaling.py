@@ -125,8 +125,8 @@ def capacity(workers: int, clients: int, fps: float, duration: float, warmup: fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=30)
-    parser.add_argument("--fps", type=float, default=20.0, help="per client: offer more than the workers can do")
+    parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument("--fps", type=float, default=10.0, help="per client: offer more than the workers can do")
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--max-workers", type=int, default=loadgen.os.cpu_count() or 1)
