@@ -5,7 +5,7 @@ load (clients x FPS), for gazepipe and for the seed-style reference, in one run 
 
 A step is sustained when the p95 of send-to-receive latency of processed frames is under `--p95-ms` and at
 most 5 % of the frames sent were dropped or left unanswered (a design that drops frames does not get to count
-only the frames it kept). The ramp stops after three steps in a row that are not sustained. Prints a table per
+only the frames it kept). The ramp stops after two steps in a row that lose over 30 % of the frames. Prints a table per
 design, the ratio of the sustained rates, and writes a PNG of latency against offered load.
 """
 
@@ -21,6 +21,7 @@ import loadgen
 
 OURS_LOADS = (10, 25, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600)
 SEED_LOADS = (2, 5, 10, 15, 20, 30, 40, 50, 60, 80)
+SATURATED_LOSS = 0.3  # the ramp stops after two steps in a row that lose more than this share of the frames
 MAX_CLIENTS = 30  # beyond this, clients send faster instead of being more
 DEFAULT_PLOT = loadgen.REPO / "docs" / "throughput.png"
 
@@ -66,8 +67,8 @@ def ramp(design: str, loads: tuple[float, ...], duration: float, warmup: float, 
             print(f"  {design:<9} {mode:<6} offered {row['offered_fps']:>6}  processed {row['processed_fps']:>6}  "
                   f"p50 {row['p50_ms']}  p95 {row['p95_ms']}  p99 {row['p99_ms']}  loss {row['loss']:.1%}  "
                   f"{'ok' if row['sustained'] else 'NOT sustained'}", file=sys.stderr, flush=True)
-            misses = 0 if row["sustained"] else misses + 1
-            if misses >= 3:
+            misses = 0 if row["loss"] <= SATURATED_LOSS else misses + 1
+            if misses >= 2:  # saturated twice in a row: more offered load only adds drops
                 break
     sustained = [s["processed_fps"] for s in steps if s["sustained"]]
     busiest = max(steps, key=lambda s: s["processed_fps"]) if steps else None
