@@ -25,6 +25,8 @@ class GazeTracker:
         self._faces = FaceFinder(predictor_path)
 
     def track(self, grey: np.ndarray, hints: TrackHints | None = None) -> TrackOutput:
+        """One frame (2-D uint8, read only). With `hints.face_box` and not `hints.detect`, the face is looked
+        for only around that box, and the full-frame detector runs only when it is no longer there."""
         hints = hints or TrackHints()
         box = None
         if hints.face_box is not None and not hints.detect:
