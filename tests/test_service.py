@@ -170,9 +170,8 @@ def test_several_clients_each_get_their_own_results_in_order(service: Service,
 
             receiver = asyncio.create_task(receive_all())
             for n in range(per_client):
-                frame = face_frames[(index * 5 + n) % len(face_frames)]
-                sent.append(await client.send_frame(frame.jpeg, timestamp=index * 1e6 + n))
-                await asyncio.sleep(0.05)
+                sent.append(await client.send_frame(face_frames[index].jpeg, timestamp=index * 1e6 + n))
+                await asyncio.sleep(0.1)
             await asyncio.wait_for(receiver, 60)
             assert [r.timestamp for r in receiver_results] == sent
             return receiver_results
@@ -180,10 +179,13 @@ def test_several_clients_each_get_their_own_results_in_order(service: Service,
     async def run() -> list[list[GazeResult]]:
         return await asyncio.gather(*(one(i) for i in range(clients)))
 
-    for results in asyncio.run(run()):
+    for index, results in enumerate(asyncio.run(run())):
         assert len(results) == per_client
         assert all(r.frame_processed or r.dropped in {"superseded", "stale"} for r in results)
-        assert sum(r.frame_processed for r in results) >= per_client // 2
+        processed = [r for r in results if r.frame_processed]
+        assert processed, "a client at 10 FPS got none of its frames tracked"
+        for result in processed:
+            assert_pupils_on_irises(result, face_frames[index])
 
 
 def test_ten_seconds_at_ten_fps(service: Service, face_frames: list[FaceFrame]) -> None:
@@ -247,9 +249,9 @@ def test_out_of_order_workers_answer_in_order(service: Service, face_frames: lis
 
 
 def test_burst_supersedes_and_every_frame_is_answered_once(face_frames: list[FaceFrame]) -> None:
-    """One worker and a client that sends faster than it can track: queued frames are superseded by newer
-    ones or go stale, each frame is answered exactly once, and in order."""
-    with Service(workers=1, stale_ms=40) as one_worker:
+    """One worker and a client that sends a burst far faster than it can track: a waiting frame is superseded
+    by a newer one or goes stale (here after 1 ms), yet each frame is answered exactly once, and in order."""
+    with Service(workers=1, stale_ms=1) as one_worker:
         async def run() -> list[GazeResult]:
             async with websockets.connect(one_worker.ws_url) as ws:
                 client = GazeConnection(ws, binary=True)
@@ -265,10 +267,8 @@ def test_burst_supersedes_and_every_frame_is_answered_once(face_frames: list[Fac
         results = asyncio.run(run())
     assert [r.timestamp for r in results] == [float(n) for n in range(60)]
     reasons = {r.dropped for r in results if not r.frame_processed}
-    assert "superseded" in reasons, reasons
-    assert reasons <= {"superseded", "stale"}
-    assert any(r.frame_processed for r in results)
-    assert results[-1].frame_processed, "the newest frame is never the one dropped"
+    assert reasons == {"superseded", "stale"}, reasons
+    assert results[0].frame_processed, "the first frame found the worker idle and never waited"
 
 
 def test_large_frame_is_decoded_scaled_and_answered_in_its_own_pixels(service: Service,
