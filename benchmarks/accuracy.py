@@ -29,6 +29,7 @@ from gazetracking_baseline import CALIBRATION_FRAMES as BASELINE_FRAMES
 from gazetracking_baseline import GazeTrackingBaseline
 
 from gazepipe import testdata
+from gazepipe.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
@@ -77,9 +78,7 @@ def read_colour(path: Path) -> np.ndarray:
 
 def webcam_grey(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """The frame as a worker receives it: rendered, JPEG-encoded at quality 80 and decoded to grey."""
-    jpeg = testdata.encode_jpeg(testdata.webcam_frame(image, transform), JPEG_QUALITY)
-    grey = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return np.asarray(grey)
+    return decode_grey(testdata.encode_jpeg(testdata.webcam_frame(image, transform), JPEG_QUALITY))
 
 
 def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:

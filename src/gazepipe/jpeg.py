@@ -123,3 +123,12 @@ def decode_into(jpeg: bytes | memoryview, plan: JpegPlan, out: np.ndarray) -> No
         raise ProtocolError("bad_jpeg", f"JPEG data is corrupt: {caught[0].message}")
     if decoded is not target:
         raise ProtocolError("bad_jpeg", "JPEG decoded to an unexpected size")
+
+
+def decode_grey(jpeg: bytes | memoryview, max_side: int = 4096, slot_pixels: int = 1 << 30) -> np.ndarray:
+    """A JPEG decoded to greyscale exactly as the front decodes it into a ring slot, as a new array: how the
+    benchmarks feed the tracker the pixels a worker would see."""
+    plan = plan_decode(jpeg, max_side, slot_pixels)
+    grey = np.empty((plan.decoded_height, plan.decoded_width), dtype=np.uint8)
+    decode_into(jpeg, plan, grey)
+    return grey
