@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -91,10 +92,36 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
     half_open = [c for c in psutil.Process(front_pid(service)).net_connections(kind="inet")
                  if c.status == psutil.CONN_CLOSE_WAIT]
     assert not half_open, f"connections the server closed were left half-open: {half_open}"
-    assert len(flooded) >= 0.8 * len(quiet)
+    # Frames the others get tracked (the rest superseded): most of them, though the flood costs the front CPU.
+    assert len(flooded) >= 0.6 * len(quiet)
     assert p95(flooded) <= 2.0 * p95(quiet), (p95(quiet), p95(flooded), stats)
     metrics = get_text(service.http_url + "/metrics")
     assert 'gazepipe_frames_dropped_total{reason="rate_limited"}' in metrics
+
+
+def test_a_flood_of_bad_messages_is_cut_off_too(service: Service) -> None:
+    """Refused messages count against the rate like frames: a client sending garbage as fast as it can is
+    answered with errors, then closed with 1008."""
+    async def run() -> tuple[int, int | None]:
+        errors = 0
+        async with websockets.connect(service.ws_url) as ws:
+            async def read() -> None:
+                nonlocal errors
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for _ in ws:
+                        errors += 1
+
+            reader = asyncio.create_task(read())
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for _ in range(5000):
+                    await ws.send(b"\x01\x00")
+                    await asyncio.sleep(0)
+            await asyncio.wait_for(reader, 10)
+            return errors, ws.close_code
+
+    errors, code = asyncio.run(run())
+    assert code == 1008 and 0 < errors < 5000, (code, errors)
+    time.sleep(Settings().flood_hold_s + 0.5)  # the shared service holds this address's handshakes no more
 
 
 def _never_reading_client(port: int, path: str, message: bytes, max_messages: int, seconds: float,

@@ -373,6 +373,7 @@ def _intake(front: Front, session: Session, data: bytes | None, text: str | None
             return
         front.dispatcher.submit(session, frame)
     except ProtocolError as exc:
+        limiter.take()  # a refused message costs its sender a frame's token, so a flood of garbage is cut off too
         metrics.ERRORS.labels(exc.code).inc()
         session.answer_error(ordinal, exc.code, str(exc), binary, timestamp, seq)
 
