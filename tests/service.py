@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,3 +126,4 @@ class Service:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
