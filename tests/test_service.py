@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import urllib.request
 
 import cv2
@@ -18,6 +17,7 @@ from gazepipe.testdata import encode_jpeg
 
 from .conftest import FaceFrame
 from .service import Service
+from .streaming import StreamLog, stream
 from .wsclient import CONTRACT_FIELDS, GazeConnection, text_frame
 
 
@@ -154,35 +154,18 @@ def test_bad_input_gets_errors_and_the_connection_goes_on(service: Service, face
 
 def test_several_clients_each_get_their_own_results_in_order(service: Service,
                                                               face_frames: list[FaceFrame]) -> None:
-    clients, per_client = 4, 12
+    """Four clients, text and binary, each streaming its own face at 10 FPS: each gets one answer per frame,
+    its own, in its order, and the pupils found are on its own face's irises."""
 
-    async def one(index: int) -> list[GazeResult]:
-        async with websockets.connect(service.ws_url) as ws:
-            client = GazeConnection(ws, binary=index % 2 == 1)
-            sent = []
-            receiver_results: list[GazeResult] = []
+    async def run() -> list[StreamLog]:
+        return await asyncio.gather(*(stream(service.ws_url, [face_frames[index].jpeg], fps=10, duration_s=1.2,
+                                             binary=index % 2 == 1) for index in range(4)))
 
-            async def receive_all() -> None:
-                while len(receiver_results) < per_client:
-                    answer = await client.receive()
-                    assert isinstance(answer, GazeResult)
-                    receiver_results.append(answer)
-
-            receiver = asyncio.create_task(receive_all())
-            for n in range(per_client):
-                sent.append(await client.send_frame(face_frames[index].jpeg, timestamp=index * 1e6 + n))
-                await asyncio.sleep(0.1)
-            await asyncio.wait_for(receiver, 60)
-            assert [r.timestamp for r in receiver_results] == sent
-            return receiver_results
-
-    async def run() -> list[list[GazeResult]]:
-        return await asyncio.gather(*(one(i) for i in range(clients)))
-
-    for index, results in enumerate(asyncio.run(run())):
-        assert len(results) == per_client
-        assert all(r.frame_processed or r.dropped in {"superseded", "stale"} for r in results)
-        processed = [r for r in results if r.frame_processed]
+    for index, log in enumerate(asyncio.run(run())):
+        assert log.error is None and not log.closed_early and log.unanswered == 0
+        assert [r.timestamp for r in log.results] == log.sent
+        assert all(r.frame_processed or r.dropped in {"superseded", "stale"} for r in log.results)
+        processed = [r for r in log.results if r.frame_processed]
         assert processed, "a client at 10 FPS got none of its frames tracked"
         for result in processed:
             assert_pupils_on_irises(result, face_frames[index])
@@ -191,33 +174,13 @@ def test_several_clients_each_get_their_own_results_in_order(service: Service,
 def test_ten_seconds_at_ten_fps(service: Service, face_frames: list[FaceFrame]) -> None:
     """The acceptance run: a face at 10 FPS for 10 s gets one answer per frame, in order, with pupils."""
     frame = face_frames[0]
-    count = 100
-
-    async def run() -> tuple[list[float], list[GazeResult]]:
-        async with websockets.connect(service.ws_url) as ws:
-            client = GazeConnection(ws)
-            sent: list[float] = []
-            results: list[GazeResult] = []
-
-            async def receive_all() -> None:
-                while len(results) < count:
-                    answer = await client.receive()
-                    assert isinstance(answer, GazeResult)
-                    results.append(answer)
-
-            receiver = asyncio.create_task(receive_all())
-            start = time.monotonic()
-            for n in range(count):
-                await asyncio.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
-                sent.append(await client.send_frame(frame.jpeg))
-            await asyncio.wait_for(receiver, 30)
-            return sent, results
-
-    sent, results = asyncio.run(run())
-    assert [r.timestamp for r in results] == sent
-    assert [r.seq for r in results] == list(range(count))
-    processed = [r for r in results if r.frame_processed]
-    assert len(processed) >= 0.95 * count
+    log = asyncio.run(stream(service.ws_url, [frame.jpeg], fps=10, duration_s=10))
+    assert log.error is None and not log.closed_early
+    assert len(log.sent) == 100
+    assert [r.timestamp for r in log.results] == log.sent, "one answer per frame, in order"
+    assert [r.seq for r in log.results] == list(range(100))
+    processed = [r for r in log.results if r.frame_processed]
+    assert len(processed) >= 95
     for result in processed:
         assert_pupils_on_irises(result, frame)
 
