@@ -18,6 +18,18 @@ export { decodeMsgpack, MsgpackError, type MsgpackValue } from "./msgpack.js";
 export { describeGaze, type GazeSummary, type Direction } from "./describe.js";
 export { drawOverlay, type OverlayOptions } from "./overlay.js";
 export {
+  calibrate,
+  exportCalibration,
+  importCalibration,
+  resetCalibration,
+  type CalibrateOptions,
+  type CalibrationPoint,
+  type CalibrationRequest,
+  type CalibrationResult,
+  type CalibrationTransport,
+  type TargetKind,
+} from "./calibration.js";
+export {
   BINARY_HEADER_SIZE,
   BINARY_VERSION,
   encodeBinaryFrame,
