@@ -69,6 +69,15 @@ export interface GazeResult {
   screen_x: number | null;
   screen_y: number | null;
   stages_ms: Record<string, number>;
+  /** One Euro filtered versions of the raw fields above (the service's docs/attention.md). */
+  pupil_left_smoothed: [number, number] | null;
+  pupil_right_smoothed: [number, number] | null;
+  horizontal_ratio_smoothed: number | null;
+  vertical_ratio_smoothed: number | null;
+  /** The screen calibration's error estimate in screen units, when the session is calibrated. */
+  screen_error: number | null;
+  /** This frame's attention value before smoothing. */
+  attention_frame: number | null;
 }
 
 /** A frame or message the service could not handle; the connection stays open. */
@@ -229,6 +238,12 @@ function normaliseResult(raw: Record<string, unknown>): GazeResult {
     stages_ms: isRecord(raw["stages_ms"])
       ? Object.fromEntries(Object.entries(raw["stages_ms"]).filter((e): e is [string, number] => typeof e[1] === "number"))
       : {},
+    pupil_left_smoothed: point(raw["pupil_left_smoothed"]),
+    pupil_right_smoothed: point(raw["pupil_right_smoothed"]),
+    horizontal_ratio_smoothed: num(raw["horizontal_ratio_smoothed"]),
+    vertical_ratio_smoothed: num(raw["vertical_ratio_smoothed"]),
+    screen_error: num(raw["screen_error"]),
+    attention_frame: num(raw["attention_frame"]),
   };
 }
 
