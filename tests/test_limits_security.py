@@ -76,7 +76,9 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
     jpeg_path = tmp_path / "flood.jpg"
     # Small frames, so that the flooder's own CPU goes into the message rate rather than into bytes.
     jpeg_path.write_bytes(encode_jpeg(np.full((120, 160), 90, np.uint8)))
-    flooder = subprocess.Popen([sys.executable, "-m", "tests.streaming", "flood", service.ws_url,
+    # A real flood comes from another machine; here the flooder shares the service's two cores, so it runs at
+    # the lowest CPU priority, and what is measured is the service's defence, not the test host's scheduler.
+    flooder = subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "tests.streaming", "flood", service.ws_url,
                                 str(duration + 2), str(jpeg_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)
