@@ -24,7 +24,17 @@ def head_pose(points: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, f
     width, height = frame_size
     camera = np.array([[width, 0.0, width / 2.0], [0.0, width, height / 2.0], [0.0, 0.0, 1.0]])
     image_points = points[LANDMARKS].astype(np.float64)
-    ok, rvec, _ = cv2.solvePnP(MODEL_POINTS, image_points, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
+    # Started from nothing, the iterative fit sometimes settles on a mirrored pose (roll near 180 degrees, pitch
+    # off by 20) for a face looking straight at the camera; started facing the camera at the distance the eye
+    # corners' span implies, it finds the right one.
+    eye_span = max(float(np.linalg.norm(points[45] - points[36])), 1.0)
+    distance = width * (MODEL_POINTS[3, 0] - MODEL_POINTS[2, 0]) / eye_span
+    nose = points[30]
+    rvec = np.zeros((3, 1))
+    tvec = np.array([[(nose[0] - width / 2.0) * distance / width], [(nose[1] - height / 2.0) * distance / width],
+                     [distance]])
+    ok, rvec, _ = cv2.solvePnP(MODEL_POINTS, image_points, camera, np.zeros(4), rvec=rvec, tvec=tvec,
+                               useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         return None
     rotation, _ = cv2.Rodrigues(rvec)
