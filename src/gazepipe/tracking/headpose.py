@@ -30,10 +30,10 @@ def head_pose(points: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, f
     eye_span = max(float(np.linalg.norm(points[45] - points[36])), 1.0)
     distance = width * (MODEL_POINTS[3, 0] - MODEL_POINTS[2, 0]) / eye_span
     nose = points[30]
-    rvec = np.zeros((3, 1))
-    tvec = np.array([[(nose[0] - width / 2.0) * distance / width], [(nose[1] - height / 2.0) * distance / width],
+    guess_rvec = np.zeros((3, 1))
+    guess_tvec = np.array([[(nose[0] - width / 2.0) * distance / width], [(nose[1] - height / 2.0) * distance / width],
                      [distance]])
-    ok, rvec, _ = cv2.solvePnP(MODEL_POINTS, image_points, camera, np.zeros(4), rvec=rvec, tvec=tvec,
+    ok, rvec, _ = cv2.solvePnP(MODEL_POINTS, image_points, camera, np.zeros(4), rvec=guess_rvec, tvec=guess_tvec,
                                useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         return None
