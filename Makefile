@@ -24,7 +24,7 @@ clients:
 	bash scripts/build-clients.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src workers tests benchmarks
+	$(VENV)/bin/ruff check src workers tests benchmarks fuzz deploy
 	$(VENV)/bin/mypy
 
 # Speed benchmarks (docs/performance.md): each starts the service as `make run` does, on a free loopback port.

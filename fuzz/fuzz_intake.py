@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 import atheris
-
 import msgspec
 import numpy as np
 import turbojpeg  # noqa: F401  (imported first so that only gazepipe's own code is instrumented)
