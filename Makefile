@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml scripts/install-system-packages.sh
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
 
-# The browser client and the Next.js example are built and tested first, so that pytest's summary closes the run.
-test: $(STAMP) clients
+# Lint, the browser client and the Next.js example come first, so that pytest's summary closes the run.
+test: $(STAMP) lint clients
 	$(VENV)/bin/pytest
 
 clients:
