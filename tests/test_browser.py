@@ -170,6 +170,26 @@ def test_demo_page_streams_a_real_face(service: Service, chromium: str, driver: 
     assert Path(str(summary["screenshot"])).is_file()
 
 
+def test_demo_page_calibration_mode_shows_the_first_target(service: Service, chromium: str, driver: Path,
+                                                          y4m_dir: Path) -> None:
+    """The Calibrate button starts the flow over the page: the first of the targets appears, Escape cancels.
+    Whether the calibration would fit (a still face gives one gaze for every target) is not asserted."""
+    y4m = y4m_dir / "still.y4m"
+    if not y4m.exists():
+        write_y4m(y4m, still_frames())
+    summary = run_page(chromium, driver, f"{service.http_url}/demo", y4m, "calibrate", min_results=5,
+                       calibrate=True, calibrationScreenshot=str(ARTIFACTS / "browser-calibrate-target.png"))
+    where = f"(summary in {ARTIFACTS / 'browser-calibrate.json'})"
+    assert summary["ok"], where
+    cal = summary["calibration"]
+    assert cal["error"] is None, f"{cal['error']} {where}"
+    assert cal["button"] == 1, where
+    assert "(1 of " in cal["target"], cal
+    assert cal["dots"] == 1, "the overlay shows one target"
+    assert cal["closed"] and cal["status"] == "calibration cancelled", cal
+    assert not summary["pageErrors"], summary["pageErrors"]
+
+
 def test_demo_page_says_when_the_service_is_down(service: Service, chromium: str, driver: Path,
                                                  y4m_dir: Path) -> None:
     """The page itself is served, but its WebSocket points at a port where nothing listens."""

@@ -5,6 +5,8 @@
 //                         "timeoutMs": 60000, "minResults": 10, "profileDir": ...}'
 // With "expectAlert": "some text", it instead waits for the page's alert (role=alert) to contain that text
 // (how the page tells the user that the camera is denied or the service is down) and reports it as `alert`.
+// With "calibrate": true, once results with pupils came it clicks Calibrate, waits for the first target and
+// cancels with Escape, reporting what it saw as `calibration`.
 // "fakeUi": false leaves out --use-fake-ui-for-media-stream, so the camera permission is refused.
 import { chromium } from "playwright-core";
 
@@ -100,6 +102,32 @@ try {
       }
     }
     await page.waitForTimeout(100);
+  }
+  if (opts.calibrate && summary.ok) {
+    // The calibration mode: the Calibrate button exists, clicking it shows the first target, and Escape cancels.
+    // Nothing here depends on where the gaze falls.
+    const cal = { button: 0, target: null, dots: 0, closed: false, status: null, error: null };
+    summary.calibration = cal;
+    try {
+      const button = page.getByRole("button", { name: "Calibrate", exact: true });
+      cal.button = await button.count();
+      await button.click();
+      const dialog = page.getByRole("dialog", { name: "Screen calibration" });
+      await dialog.filter({ hasText: /\(1 of \d+\)/ }).waitFor({ timeout: 15_000 });
+      cal.target = await dialog.locator("p").textContent();
+      cal.dots = await dialog.locator("div").count();
+      if (opts.calibrationScreenshot) await page.screenshot({ path: opts.calibrationScreenshot });
+      // Escape leaves full screen (when the page got it), which cancels; a second one cancels over the page.
+      for (let i = 0; i < 3 && (await dialog.count()); i++) {
+        await page.keyboard.press("Escape");
+        await page.waitForTimeout(300);
+      }
+      await dialog.waitFor({ state: "detached", timeout: 5_000 });
+      cal.closed = true;
+      cal.status = await page.locator(".calibration dd").first().textContent();
+    } catch (err) {
+      cal.error = String(err?.message ?? err).slice(0, 500);
+    }
   }
   if (!summary.screenshot && opts.screenshot && !opts.expectAlert) {
     // Failed: still leave a picture of what the page showed, for whoever reads the CI artifacts.

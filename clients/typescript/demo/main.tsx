@@ -4,12 +4,18 @@
  *
  * Query parameters: ws (endpoint URL), token (the service's GAZEPIPE_TOKEN, when it requires one),
  * mode (binary | text), fps, quality (0..1), mirror (0 | 1).
+ *
+ * Calibration mode (the "Calibration" card): "Calibrate" runs `calibrate()` through `CalibrationOverlay` (the page
+ * goes full screen when the browser allows it, so the targets span the screen), then a small screen map shows each
+ * result's `screen_x`/`screen_y` as a dot, with the validation error. "Reset", "Export" (download and clipboard) and
+ * "Import" (a file saved by Export) use the session's calibration; the service itself stores nothing.
  */
 
 import { StrictMode, useEffect, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
-import type { ConnectionState, GazeClientError, GazeData, GazeEvent, GazeClient } from "../src/index.js";
-import { CameraAttention } from "../src/react/index.js";
+import type { ConnectionState, GazeClientError, GazeData, GazeEvent, GazeClient, CalibrationResult } from "../src/index.js";
+import { exportCalibration, importCalibration, resetCalibration } from "../src/index.js";
+import { CalibrationOverlay, CameraAttention } from "../src/react/index.js";
 
 interface DemoGlobal {
   /** The latest result. */
@@ -107,6 +113,7 @@ function Side({ events, last }: { events: (GazeEvent & { at: string })[]; last: 
           )}
         </dl>
       </div>
+      <Calibration last={last} />
       <div className="card">
         <h2>Events</h2>
         {events.length === 0 ? <span style={{ color: "#889" }}>none yet</span> : (
@@ -121,6 +128,139 @@ function Side({ events, last }: { events: (GazeEvent & { at: string })[]; last: 
           <pre>{last ? JSON.stringify(last, null, 1) : "–"}</pre>
         </details>
       </div>
+    </div>
+  );
+}
+
+type CalibrationStatus = { kind: "idle" | "running" | "ok" | "error"; text: string };
+
+/** The calibration mode: runs the flow, shows where the gaze falls on the screen and handles the JSON. */
+function Calibration({ last }: { last: GazeData | null }) {
+  const [active, setActive] = useState(false);
+  const [status, setStatus] = useState<CalibrationStatus>({ kind: "idle", text: "not calibrated" });
+  const [result, setResult] = useState<CalibrationResult | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const client = window.gazepipe.client;
+  const streaming = window.gazepipe.state === "open";
+  const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? "–" : v.toFixed(digits));
+
+  // Leaving full screen (Escape does that first in most browsers) cancels: the targets no longer span the screen.
+  useEffect(() => {
+    if (!active) return;
+    const onChange = () => {
+      if (!document.fullscreenElement) setActive(false);
+    };
+    document.addEventListener("fullscreenchange", onChange);
+    return () => document.removeEventListener("fullscreenchange", onChange);
+  }, [active]);
+
+  const fail = (what: string) => (err: unknown) =>
+    setStatus({ kind: "error", text: `${what}: ${err instanceof Error ? err.message : String(err)}` });
+
+  const start = () => {
+    if (!client || !streaming) {
+      setStatus({ kind: "error", text: "calibration needs the camera streaming to the service" });
+      return;
+    }
+    setStatus({ kind: "running", text: "calibrating: follow the dots" });
+    // Full screen so the targets (and so screen_x/screen_y) span the screen; over the page when refused.
+    document.documentElement.requestFullscreen?.().catch(() => undefined);
+    setActive(true);
+  };
+  const leaveFullscreen = () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => undefined);
+  };
+  const onDone = (r: CalibrationResult) => {
+    setActive(false);
+    leaveFullscreen();
+    setResult(r);
+    setStatus({ kind: "ok", text: "calibrated" });
+  };
+  const onError = (err: Error) => {
+    setActive(false);
+    leaveFullscreen();
+    // Escape (or leaving the page) aborts the flow; the previous calibration, if any, stays in use.
+    if (/aborted/.test(err.message)) setStatus({ kind: "idle", text: "calibration cancelled" });
+    else fail("calibration failed")(err);
+  };
+
+  const reset = () => {
+    if (!client) return;
+    resetCalibration(client).then(() => {
+      setResult(null);
+      setStatus({ kind: "idle", text: "reset: not calibrated" });
+    }, fail("reset failed"));
+  };
+  const exportIt = () => {
+    if (!client) return;
+    exportCalibration(client).then((calibration) => {
+      if (!calibration) {
+        setStatus({ kind: "error", text: "nothing to export: not calibrated" });
+        return;
+      }
+      const json = JSON.stringify(calibration, null, 1);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
+      link.download = "gazepipe-calibration.json";
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      navigator.clipboard?.writeText(json).then(
+        () => setStatus({ kind: "ok", text: "exported: downloaded and copied to the clipboard" }),
+        () => setStatus({ kind: "ok", text: "exported: downloaded" }),
+      );
+    }, fail("export failed"));
+  };
+  const importIt = async (file: File | undefined) => {
+    if (!client || !file) return;
+    try {
+      const data: unknown = JSON.parse(await file.text());
+      if (typeof data !== "object" || data === null || Array.isArray(data)) throw new Error("not a calibration object");
+      await importCalibration(client, data as Record<string, unknown>);
+      setResult(null);
+      setStatus({ kind: "ok", text: `imported ${file.name}` });
+    } catch (err) {
+      fail("import failed")(err);
+    }
+  };
+
+  const x = last?.screen_x;
+  const y = last?.screen_y;
+  const hasPoint = typeof x === "number" && typeof y === "number";
+  const aspect = screen.width > 0 && screen.height > 0 ? screen.width / screen.height : 16 / 9;
+  const error = result?.error ?? last?.screen_error ?? null;
+  return (
+    <div className="card calibration">
+      <h2>Calibration</h2>
+      <div className="buttons">
+        <button type="button" onClick={start} disabled={active}>Calibrate</button>
+        <button type="button" onClick={reset} disabled={active || !client}>Reset</button>
+        <button type="button" onClick={exportIt} disabled={active || !client}>Export</button>
+        <button type="button" onClick={() => fileInput.current?.click()} disabled={active || !client}>Import</button>
+        <input
+          ref={fileInput}
+          type="file"
+          accept="application/json,.json"
+          hidden
+          onChange={(e) => {
+            void importIt(e.target.files?.[0]);
+            e.target.value = "";
+          }}
+        />
+      </div>
+      <div className="screen-map" style={{ aspectRatio: String(aspect) }} aria-label="Where the gaze falls on the screen">
+        {hasPoint && (
+          <div
+            className="gaze-dot"
+            style={{ left: `${Math.min(1, Math.max(0, x)) * 100}%`, top: `${Math.min(1, Math.max(0, y)) * 100}%` }}
+          />
+        )}
+      </div>
+      <dl>
+        <dt>status</dt><dd className={status.kind === "error" ? "calibration-error" : undefined}>{status.text}</dd>
+        <dt>screen x / y</dt><dd>{hasPoint ? `${f(x)} / ${f(y)}` : "–"}</dd>
+        <dt>error</dt><dd>{error === null ? "–" : `${f(error)} (screen units${result?.errorSource ? `, ${result.errorSource}` : ""})`}</dd>
+      </dl>
+      <CalibrationOverlay client={active ? client : null} active={active} onDone={onDone} onError={onError} />
     </div>
   );
 }
