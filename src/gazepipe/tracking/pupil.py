@@ -15,13 +15,6 @@ from gazepipe.tracking.eye import EYE_WIDTH, Eye
 # multiple of it (tuned on the `tune` half of faces-wild; MediaPipe's irises are 0.21 of its own corner span).
 IRIS_RADIUS = 0.15
 ACROSS_SCALE = 1.3
-# Up and down the core disc is one pixel smaller than across: the lashes above the iris pull a larger disc up.
-DOWN_SHRINK = 1
-# Near a corner the lids clip the iris to a sliver and the disc fit pulls its centre inward. When the iris's
-# dark run along the centre row ends at the opening's edge on one side and is no wider than the iris, the
-# centre is placed one across radius from the run's free end (the limbus), moved at most this share of that
-# radius and only toward the clipped side. Wider runs end in lash shadow, not in a clipped iris: left alone.
-CLIPPED_SHIFT = 0.35
 # Below this share of the eye opening inside the frame there is nothing to search.
 MIN_VISIBLE = 0.6
 # The iris must be this much darker than the sclera, in grey levels, to count as found.
@@ -84,11 +77,8 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # the dark lid line.
     signed = np.where(mask, level - crop, 0.0).astype(np.float32)
     allowed = near & mask
-    _, _, peak = _fit_disc(signed, disc, allowed)
-    _, cy, _ = _fit_disc(signed, _disc(radius - DOWN_SHRINK), allowed)
-    across = radius * ACROSS_SCALE
-    cx, _, _ = _fit_disc(signed, _disc(round(across)), allowed)
-    cx = _clipped_centre(signed, mask, cx, cy, across)
+    _, cy, peak = _fit_disc(signed, disc, allowed)
+    cx, _, _ = _fit_disc(signed, _disc(round(radius * ACROSS_SCALE)), allowed)
     # confident when the iris is much darker than the sclera and the core disc is mostly iris
     sharpness = peak / (disc.sum() * contrast)
     confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
@@ -116,37 +106,3 @@ def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray) -> tupl
     fit[~allowed] = -np.inf
     y, x = (int(v) for v in np.unravel_index(int(np.argmax(fit)), fit.shape))
     return x + _vertex(fit[y, x - 1:x + 2]), y + _vertex(fit[y - 1:y + 2, x]), float(fit[y, x])
-
-
-def _clipped_centre(signed: np.ndarray, mask: np.ndarray, cx: float, cy: float, radius: float) -> float:
-    """`cx` corrected for an iris clipped by a corner: along the mean of the rows through `cy` (+-1), the
-    dark run around `cx`; when it ends at the opening's edge on one side only and is no wider than the iris,
-    the centre lies `radius` from its other (free) end."""
-    y = round(cy)
-    rows = slice(max(0, y - 1), min(signed.shape[0], y + 2))
-    inside: np.ndarray = np.all(mask[rows], axis=0)
-    profile = signed[rows].mean(axis=0)
-    x = round(cx)
-    if not (0 <= x < profile.size) or not inside[x] or profile[x] <= 0:
-        return cx
-    left, left_clipped = _run_end(profile, inside, x, -1)
-    right, right_clipped = _run_end(profile, inside, x, 1)
-    if left_clipped == right_clipped or right - left > 2.0 * radius:
-        return cx
-    limit = CLIPPED_SHIFT * radius
-    if left_clipped:
-        return cx + float(np.clip(right - radius - cx, -limit, 0.0))
-    return cx + float(np.clip(left + radius - cx, 0.0, limit))
-
-
-def _run_end(profile: np.ndarray, inside: np.ndarray, start: int, step: int) -> tuple[float, bool]:
-    """Where the positive run from `start` ends going by `step` (sub-pixel), and whether it ends at the
-    opening's edge rather than at a brighter pixel."""
-    x = start
-    while 0 <= x + step < profile.size and inside[x + step] and profile[x + step] > 0:
-        x += step
-    after = x + step
-    if not (0 <= after < profile.size) or not inside[after]:
-        return x + 0.5 * step, True
-    a, b = float(profile[x]), float(profile[after])
-    return x + step * a / (a - b), False
