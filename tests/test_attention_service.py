@@ -50,7 +50,9 @@ PATCH_SPAN = getattr(eye_state, "PATCH_SPAN", 1.5)
 
 @pytest.fixture(scope="module")
 def attention_service() -> Iterator[Service]:
-    with Service(workers=2) as running:
+    # The sequences are played as fast as the service answers them, with the timestamps of a 5-30 FPS camera:
+    # on a fast machine that is far above the default rate limit, which is not what these tests are about.
+    with Service(workers=2, max_fps=10_000) as running:
         yield running
 
 

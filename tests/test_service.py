@@ -214,7 +214,7 @@ def test_out_of_order_workers_answer_in_order(service: Service, face_frames: lis
 def test_burst_supersedes_and_every_frame_is_answered_once(face_frames: list[FaceFrame]) -> None:
     """One worker and a client that sends a burst far faster than it can track: a waiting frame is superseded
     by a newer one or goes stale (here after 1 ms), yet each frame is answered exactly once, and in order."""
-    with Service(workers=1, stale_ms=1) as one_worker:
+    with Service(workers=1, stale_ms=1, max_fps=10_000) as one_worker:
         async def run() -> list[GazeResult]:
             async with websockets.connect(one_worker.ws_url) as ws:
                 client = GazeConnection(ws, binary=True)
