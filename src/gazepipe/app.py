@@ -75,6 +75,12 @@ class Front:
         if len(self._floods) > 4096:  # forget old offenders rather than grow
             self._floods = {c: v for c, v in self._floods.items() if now - v[0] < 2 * self.settings.flood_hold_s}
 
+    def release_client(self, client: str) -> None:
+        """One connection (or held handshake) of `client` is gone."""
+        self.per_client[client] -= 1
+        if self.per_client[client] <= 0:
+            del self.per_client[client]
+
     def hold_for(self, client: str) -> float:
         """Seconds to hold a handshake from `client` before accepting it (0 for everyone who has not flooded)."""
         if client not in self._floods:
@@ -155,6 +161,10 @@ async def session_flushed(session: Session) -> None:
         await asyncio.sleep(0.01)
 
 
+def _client_address(websocket: WebSocket) -> str:
+    return websocket.client.host if websocket.client else "unknown"
+
+
 def _front(request: Request | WebSocket) -> Front:
     front: Front = request.app.state.front
     return front
@@ -194,7 +204,7 @@ async def prometheus(request: Request) -> Response:
     if front.dispatcher is not None and front.ring is not None:
         metrics.RING_IN_USE.set(front.ring.in_use)
         metrics.WORKERS.set(len(front.dispatcher.workers))
-        metrics.WORKER_RESTARTS.set(sum(w.restarts for w in front.dispatcher.workers.values()))
+        metrics.WORKER_RESTARTS.set(front.dispatcher.worker_restarts)
     metrics.CONNECTIONS.set(len(front.sessions))
     return Response(generate_latest(metrics.REGISTRY), media_type="text/plain; version=0.0.4")
 
@@ -207,7 +217,7 @@ def _refusal(front: Front, websocket: WebSocket) -> str | None:
     if front.settings.token and not hmac.compare_digest(
             websocket.query_params.get("token", "").encode(), front.settings.token.encode()):
         return "missing or wrong token"
-    client = websocket.client.host if websocket.client else "unknown"
+    client = _client_address(websocket)
     if front.per_client[client] >= front.settings.max_connections_per_client:
         return f"too many connections from {client}"
     return None
@@ -227,16 +237,14 @@ async def gaze_socket(websocket: WebSocket) -> None:
         log.warning("websocket refused: %s", refusal or "shutting down")
         await websocket.close(code=CLOSE_POLICY, reason=refusal or "shutting down")
         return
-    client = websocket.client.host if websocket.client else "unknown"
+    client = _client_address(websocket)
     hold = front.hold_for(client)
     if hold > 0:  # this address flooded a moment ago: its handshake waits (and counts against its connections)
         front.per_client[client] += 1
         try:
             await asyncio.sleep(hold)
         finally:
-            front.per_client[client] -= 1
-            if front.per_client[client] <= 0:
-                del front.per_client[client]
+            front.release_client(client)
     await websocket.accept()
     settings = front.settings
     session = Session(client, settings.max_outbox, settings.detect_every_s)
@@ -276,9 +284,7 @@ async def gaze_socket(websocket: WebSocket) -> None:
         session.close()
         front.dispatcher.forget(session)
         front.sessions.pop(session.id, None)
-        front.per_client[client] -= 1
-        if front.per_client[client] <= 0:
-            del front.per_client[client]
+        front.release_client(client)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sender, timeout=2.0)
         if front.dispatcher.shutting_down:

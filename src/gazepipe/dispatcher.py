@@ -266,6 +266,11 @@ class Dispatcher:
                 job.answered = True
                 self.drop(job.session, job.frame, "shutdown")
 
+    @property
+    def worker_restarts(self) -> int:
+        """Restarts reported by the workers connected now."""
+        return sum(w.restarts for w in self.workers.values())
+
     def health(self) -> dict[str, object]:
         return {
             "workers": [
@@ -273,7 +278,7 @@ class Dispatcher:
                  "restarts": w.restarts, "busy": bool(w.jobs)}
                 for w in sorted(self.workers.values(), key=lambda w: w.index)
             ],
-            "worker_restarts": sum(w.restarts for w in self.workers.values()),
+            "worker_restarts": self.worker_restarts,
             "ring": {"name": self.ring.name, "slots": self.ring.slots, "in_use": self.ring.in_use,
                      "slot_bytes": self.ring.slot_bytes},
             "frames_in_flight": len(self._jobs),
