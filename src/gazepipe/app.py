@@ -340,7 +340,7 @@ class RateLimiter:
 
     def flooding(self) -> bool:
         self._refill()
-        return self.tokens < -4.0 * self.rate
+        return self.tokens < -1.0 * self.rate
 
 
 def _intake(front: Front, session: Session, data: bytes | None, text: str | None, limiter: RateLimiter) -> None:
