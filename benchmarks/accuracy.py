@@ -135,7 +135,7 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
     out = tracker.track(frame.grey, calibration.hints())
     for _ in range(CALIBRATION_FRAMES - 1):
         calibration.update(out)
-        out = tracker.track(frame.grey, calibration.hints(face_box=out.face_box))
+        out = tracker.track(frame.grey, calibration.hints(out))
     pupils = (np.array([out.pupil_left, out.pupil_right])
               if out.pupil_left is not None and out.pupil_right is not None else None)
     return _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)

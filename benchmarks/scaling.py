@@ -43,7 +43,7 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
     from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
     from gazepipe.tracking.pupil import locate
     from gazepipe.tracking.tracker import GazeTracker
-    from gazepipe.tracking.types import TrackHints
+    from gazepipe.tracking.types import following
 
     tracker = GazeTracker(str(predictor_path()))
     faces = tracker._faces  # the tracker's own dlib models, timed step by step
@@ -65,14 +65,14 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
     sequences = frames.sequences()
     per_sequence = max(1, max_frames // len(sequences))  # every sequence gets its share, the clip too
     for sequence in sequences:
-        box = None
+        previous = None
         for jpeg in sequence.jpegs[:per_sequence]:
             count += 1
             plan = plan_decode(jpeg, 4096, 1 << 22)
             grey = np.empty((plan.decoded_height, plan.decoded_width), np.uint8)
             timed("decode", partial(decode_into, jpeg, plan, grey))
             started = time.perf_counter()
-            out = tracker.track(grey, TrackHints(face_box=box))
+            out = tracker.track(grey, following(previous))
             elapsed = (time.perf_counter() - started) * 1000.0
             times["tracker"].append(elapsed)
             times["tracker_with_decode"].append(elapsed + times["decode"][-1])
@@ -81,7 +81,8 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
             if out.detector_ran:
                 detections += 1
                 times["detect_frames"].append(elapsed)
-            box = out.face_box if out.face_found else None
+            previous = out
+            box = out.face_box
             if box is None:
                 continue
             landmarks = timed("landmarks", partial(faces.landmarks, grey, box))

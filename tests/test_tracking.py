@@ -13,8 +13,9 @@ import pytest
 from gazepipe import testdata
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.face import CONFIRM_EVERY
 from gazepipe.tracking.tracker import GazeTracker
-from gazepipe.tracking.types import TrackHints, TrackOutput
+from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from accuracy import PastedEyes, eye_patches, read_colour
@@ -116,20 +117,18 @@ def test_thresholds_adapt_when_the_lighting_changes(tracker: GazeTracker) -> Non
     bright = testdata.face_frame(face)
     dark = (bright * 0.5).astype(np.uint8)
     calibration = ThresholdCalibration()
-    box = None
+    out: TrackOutput | None = None
     for _ in range(12):
-        out = tracker.track(bright, calibration.hints(face_box=box))
+        out = tracker.track(bright, calibration.hints(out))
         calibration.update(out)
-        box = out.face_box
     before = calibration.thresholds
     assert before is not None
     for _ in range(25):  # the median of a 30-frame window turns after 15
-        out = tracker.track(dark, calibration.hints(face_box=box))
+        out = tracker.track(dark, calibration.hints(out))
         calibration.update(out)
-        box = out.face_box
         assert out.pupil_left is not None and out.pupil_right is not None
     after = calibration.thresholds
-    assert after is not None
+    assert after is not None and out is not None
     for eye, observed in enumerate(out.threshold_observed):
         assert observed is not None
         assert after[eye] < 0.7 * before[eye]
@@ -147,6 +146,24 @@ def test_a_tracked_box_skips_the_detector(tracker: GazeTracker) -> None:
     empty = np.full_like(frame, 128)
     lost = tracker.track(empty, TrackHints(face_box=first.face_box))
     assert lost.detector_ran and not lost.face_found and lost.pupil_left_reason == "no_face"
+
+
+def test_a_followed_face_is_confirmed_every_few_frames_and_when_its_image_changes(tracker: GazeTracker) -> None:
+    faces = testdata.clean_wild_faces()
+    frame, other_face = testdata.face_frame(faces[1]), testdata.face_frame(faces[3])
+    out = tracker.track(frame)
+    unconfirmed = []
+    for _ in range(2 * CONFIRM_EVERY):
+        out = tracker.track(frame, following(out))
+        assert out.face_found and not out.detector_ran
+        unconfirmed.append(out.unconfirmed)
+    assert unconfirmed == [(i + 1) % CONFIRM_EVERY for i in range(2 * CONFIRM_EVERY)]
+    # another face where the face was: the windowed detector confirms at once, and finds it
+    swapped = tracker.track(other_face, following(out))
+    assert swapped.face_found and swapped.unconfirmed == 0 and not swapped.detector_ran
+    # no face any more: the detectors run on that very frame
+    lost = tracker.track(np.full_like(frame, 128), following(out))
+    assert lost.detector_ran and not lost.face_found
 
 
 def test_the_frame_is_not_written_or_kept(tracker: GazeTracker) -> None:

@@ -66,7 +66,7 @@ class Session:
         self.attention = self.signals.attention
         self._in_order: dict[int, Callable[[], None]] = {}  # work waiting for every earlier answer
         self._running_in_order = False
-        self.face_box: tuple[int, int, int, int] | None = None
+        self.face: TrackOutput | None = None  # the last tracked frame, while it had a face
         self.queued: Frame | None = None
         self.in_flight = 0
         self.closed = False
@@ -91,10 +91,10 @@ class Session:
     def hints(self) -> TrackHints:
         """What a worker needs to track this session's next frame; asks for a full detection now and then."""
         now = time.monotonic()
-        detect = self.face_box is None or now - self._last_detect >= self._detect_every_s
+        detect = self.face is None or now - self._last_detect >= self._detect_every_s
         if detect:
             self._last_detect = now
-        return self.calibration.hints(face_box=self.face_box, detect=detect)
+        return self.calibration.hints(self.face, detect=detect)
 
     # Answers -------------------------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ class Session:
         in the frame's turn (`in_order`)."""
         self.frames_processed += 1
         self.calibration.update(out)
-        self.face_box = out.face_box if out.face_found else None
+        self.face = out if out.face_found else None
         if out.detector_ran:
             self._last_detect = time.monotonic()
         arrived = time.monotonic()

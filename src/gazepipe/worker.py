@@ -11,10 +11,10 @@ import socket
 import time
 
 import cv2
+import msgspec
 
 from gazepipe import ipc, logs
 from gazepipe.config import Settings
-from gazepipe.model import predictor_path
 from gazepipe.ring import FrameRing
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput
@@ -47,7 +47,7 @@ def _to_frame_coords(out: TrackOutput, scale: float) -> TrackOutput:
 def _to_decoded_hints(hints: TrackHints, scale: float) -> TrackHints:
     if scale == 1.0 or hints.face_box is None:
         return hints
-    return TrackHints(face_box=_scale_box(hints.face_box, scale), thresholds=hints.thresholds, detect=hints.detect)
+    return msgspec.structs.replace(hints, face_box=_scale_box(hints.face_box, scale))
 
 
 def _test_faults() -> dict[int, str]:
@@ -109,13 +109,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run(settings: Settings, worker_index: int, restarts: int) -> None:
-    """Loads the model once, then serves whichever front listens on the socket, reconnecting when it restarts."""
+def run(settings: Settings, worker_index: int, restarts: int, tracker: GazeTracker) -> None:
+    """Serves whichever front listens on the socket, reconnecting when it restarts, with `tracker` (the
+    supervisor's, inherited by fork)."""
+    # A forked worker inherits the supervisor's signal handlers, which only ask the supervisor's loop to stop.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logs.configure(settings.log_json, f"worker-{worker_index}")
     # One worker process per core already uses every core: OpenCV's own thread pool on top of that only adds
     # contention (measured: tracking wall time per frame 20-30 % lower with one thread, the same CPU time).
     cv2.setNumThreads(1)
-    tracker = GazeTracker(str(predictor_path()))
     parent = os.getppid()
     _die_with_parent()
     if os.getppid() != parent:  # the supervisor died before the request took effect

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from statistics import median
 
-from gazepipe.tracking.types import Box, TrackHints, TrackOutput
+from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
 WINDOW = 30  # frames: at 15-30 FPS, a lighting change is followed within one to two seconds
 MIN_OBSERVATIONS = 5
@@ -32,5 +32,7 @@ class ThresholdCalibration:
             return None
         return (left if left is not None else right, right if right is not None else left)  # type: ignore[return-value]
 
-    def hints(self, face_box: Box | None = None, detect: bool = False) -> TrackHints:
-        return TrackHints(face_box=face_box, thresholds=self.thresholds, detect=detect)
+    def hints(self, previous: TrackOutput | None = None, detect: bool = False) -> TrackHints:
+        """The next frame's hints: the face followed from `previous` (the stream's last tracked frame), with
+        these thresholds."""
+        return following(previous, self.thresholds, detect)

@@ -8,10 +8,10 @@ import numpy as np
 
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
-from gazepipe.tracking.face import FaceFinder
+from gazepipe.tracking.face import CONFIRM_EVERY, MIN_SIMILARITY, FaceFinder, box_from_landmarks, similarity, thumbnail
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import Pupil, locate
-from gazepipe.tracking.types import Point, TrackHints, TrackOutput
+from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
 
 # dlib's upper-lid points sit below the lid margin, by about a quarter of the opening (measured against
 # MediaPipe's lids on the `tune` half of faces-wild): the vertical ratio is taken from the raised lid.
@@ -25,18 +25,14 @@ class GazeTracker:
         self._faces = FaceFinder(predictor_path)
 
     def track(self, grey: np.ndarray, hints: TrackHints | None = None) -> TrackOutput:
-        """One frame (2-D uint8, read only). With `hints.face_box` and not `hints.detect`, the face is looked
-        for only around that box, and the full-frame detector runs only when it is no longer there."""
+        """One frame (2-D uint8, read only). With `hints` from the stream's previous frame (`types.following`),
+        the face is followed from there and the full-frame detector runs only when it is no longer there."""
         hints = hints or TrackHints()
-        box = None
-        if hints.face_box is not None and not hints.detect:
-            box = self._faces.follow(grey, hints.face_box)
-        detector_ran = box is None
-        if box is None:
-            box = self._faces.detect(grey)
+        box, detector_ran, unconfirmed = self._find_face(grey, hints)
         if box is None:
             return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
         landmarks = self._faces.landmarks(grey, box)
+        followed_box = box_from_landmarks(landmarks)
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
         closed_scores = eye_state.closed_scores(eyes)
@@ -54,7 +50,9 @@ class GazeTracker:
         ]
         return TrackOutput(
             face_found=True,
-            face_box=box,
+            face_box=followed_box,
+            face_patch=thumbnail(grey, followed_box),
+            unconfirmed=unconfirmed,
             detector_ran=detector_ran,
             landmarks=[_point(p) for p in landmarks],
             pupil_left=frame_points[0],
@@ -71,6 +69,18 @@ class GazeTracker:
             head_pose=head_pose(landmarks, (grey.shape[1], grey.shape[0])),
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
         )
+
+    def _find_face(self, grey: np.ndarray, hints: TrackHints) -> tuple[Box | None, bool, int]:
+        """The box to fit the landmarks in, whether the full-frame detector ran, and the frames since a
+        detector last saw the face."""
+        if hints.face_box is not None and not hints.detect:
+            if (hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY
+                    and similarity(thumbnail(grey, hints.face_box), hints.face_patch) >= MIN_SIMILARITY):
+                return hints.face_box, False, hints.unconfirmed + 1
+            box = self._faces.follow(grey, hints.face_box)
+            if box is not None:
+                return box, False, 0
+        return self._faces.detect(grey), True, 0
 
 
 def _point(p: np.ndarray) -> Point:

@@ -11,7 +11,9 @@ Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 class TrackHints(msgspec.Struct, frozen=True):
     """Per-session state the front sends with each frame, so that any worker can take any frame."""
 
-    face_box: Box | None = None
+    face_box: Box | None = None  # where the previous frame's face is followed
+    face_patch: bytes | None = None  # the previous frame's thumbnail of that box (`face.thumbnail`)
+    unconfirmed: int = 0  # frames followed since a detector last saw the face
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
     detect: bool = False  # run the full-frame face detector even when a face box is known
 
@@ -20,8 +22,10 @@ class TrackOutput(msgspec.Struct):
     """One frame's measurements, in the coordinates of the frame as the client sent it."""
 
     face_found: bool = False
-    face_box: Box | None = None
-    detector_ran: bool = False
+    face_box: Box | None = None  # the face's box as dlib's detector frames it, from the 68 points
+    face_patch: bytes | None = None  # its thumbnail, against which the next frame checks that it is still there
+    unconfirmed: int = 0  # frames since a detector last saw the face (0: it saw it on this frame)
+    detector_ran: bool = False  # the full-frame detector
     landmarks: list[Point] | None = None  # the 68 points
     pupil_left: Point | None = None  # image-left eye, points 36-41
     pupil_right: Point | None = None  # image-right eye, points 42-47
@@ -36,3 +40,12 @@ class TrackOutput(msgspec.Struct):
     eyes_closed: bool = False
     head_pose: tuple[float, float, float] | None = None  # yaw, pitch, roll in degrees
     threshold_observed: tuple[float | None, float | None] = (None, None)  # each eye's best threshold on this frame
+
+
+def following(previous: TrackOutput | None, thresholds: tuple[float, float] | None = None,
+              detect: bool = False) -> TrackHints:
+    """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
+    if previous is None or not previous.face_found:
+        return TrackHints(thresholds=thresholds, detect=detect)
+    return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch, unconfirmed=previous.unconfirmed,
+                      thresholds=thresholds, detect=detect)
