@@ -39,16 +39,16 @@ def conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     n, h, wd, c = x.shape
     padded = np.zeros((n, h + 2, wd + 2, c), np.float32)
     padded[:, 1:-1, 1:-1, :] = x
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))  # (N, H, W, C, 3, 3)
-    columns = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h * wd, 9 * c)
-    return (columns @ w.reshape(9 * c, -1)).reshape(n, h, wd, -1) + b
+    # the nine shifted copies side by side: each pixel's window in (dy, dx, c) order, as `w` is laid out
+    columns = np.concatenate([padded[:, dy:dy + h, dx:dx + wd, :] for dy in range(3) for dx in range(3)], axis=-1)
+    return (columns.reshape(n * h * wd, 9 * c) @ w.reshape(9 * c, -1)).reshape(n, h, wd, -1) + b
 
 
 def pool2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2x2 max pooling; also the input in blocks, for the gradient."""
     n, h, w, c = x.shape
-    blocks = x.reshape(n, h // 2, 2, w // 2, 2, c)
-    return blocks.max(axis=(2, 4)), blocks
+    pooled = np.maximum(np.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2]), np.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]))
+    return pooled, x.reshape(n, h // 2, 2, w // 2, 2, c)
 
 
 def forward(params: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, Activations]:
