@@ -67,10 +67,14 @@ class Eye:
 
     def lids_at(self, x: float) -> tuple[float, float]:
         """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
-        p = self.crop_points
-        upper = p[[0, 1, 2, 3]]
-        lower = p[[0, 5, 4, 3]]
-        return (float(np.interp(x, upper[:, 0], upper[:, 1])), float(np.interp(x, lower[:, 0], lower[:, 1])))
+        upper, lower = self.lid_lines(np.array([x]))
+        return float(upper[0]), float(lower[0])
+
+    def lid_lines(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The upper and lower lid heights (crop y) at each crop abscissa of `xs`."""
+        upper = self.crop_points[[0, 1, 2, 3]]
+        lower = self.crop_points[[0, 5, 4, 3]]
+        return np.interp(xs, upper[:, 0], upper[:, 1]), np.interp(xs, lower[:, 0], lower[:, 1])
 
     @property
     def aspect_ratio(self) -> float:
