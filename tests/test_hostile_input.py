@@ -181,7 +181,7 @@ class Harness:
 
     def send(self, text: str | None = None, data: bytes | None = None) -> list[object]:
         """One client message through the real intake; a fake worker completes every job at once."""
-        _intake(self.front, self.session, data, text, RateLimiter(1e9))  # type: ignore[arg-type]
+        _intake(self.front, self.session, data, text, RateLimiter(1e9), True)  # type: ignore[arg-type]
         while self.writer.sent:
             raw = self.writer.sent.pop(0)
             message = ipc.worker_decoder.decode(raw[ipc.LENGTH.size:])

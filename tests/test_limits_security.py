@@ -24,7 +24,7 @@ import pytest
 import websockets
 
 from gazepipe.config import Settings
-from gazepipe.protocol import GazeResult
+from gazepipe.protocol import GazeResult, pack_binary_frame, server_msgpack_decoder
 from gazepipe.testdata import encode_jpeg
 
 from .conftest import FaceFrame
@@ -123,6 +123,47 @@ def test_a_flood_of_bad_messages_is_cut_off_too(service: Service) -> None:
 
     errors, code = asyncio.run(run())
     assert code == 1008 and 0 < errors < 5000, (code, errors)
+    time.sleep(Settings().flood_hold_s + 0.5)  # the shared service holds this address's handshakes no more
+
+
+def test_large_frames_at_a_legal_frame_rate_are_held_to_the_byte_rate(service: Service,
+                                                                      face_frames: list[FaceFrame]) -> None:
+    """Frames of 1.5 MB at 20 FPS (30 MB a second, about twice the default byte rate): past the bucket they are
+    answered rate_limited undecoded, then the client is cut off with 1008, while another client streams on."""
+    big = encode_jpeg(np.random.default_rng(3).integers(0, 256, (960, 1280), dtype=np.uint8), quality=95)
+    assert 1_000_000 < len(big) < Settings().max_message_bytes
+
+    async def big_frames() -> tuple[list[object], int, int | None]:
+        answers: list[object] = []
+        sent = 0
+        # permessage-deflate off: compressing 1.5 MB of noise would throttle this client below the limit
+        async with websockets.connect(service.ws_url, max_size=None, compression=None) as ws:
+            async def read() -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in ws:
+                        answers.append(server_msgpack_decoder.decode(raw) if isinstance(raw, bytes) else raw)
+
+            reader = asyncio.create_task(read())
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for k in range(200):  # 10 s at most
+                    await ws.send(pack_binary_frame(k, float(k), big))
+                    sent += 1
+                    await asyncio.sleep(0.05)
+                await ws.close()  # never cut off: the close code below tells
+            await asyncio.wait_for(reader, 10)
+            return answers, sent, ws.close_code
+
+    async def both() -> tuple[tuple[list[object], int, int | None], StreamLog]:
+        return await asyncio.gather(big_frames(), stream(service.ws_url, [face_frames[0].jpeg], fps=10,
+                                                         duration_s=4.0, binary=True))
+
+    (answers, sent, code), bystander = asyncio.run(both())
+    dropped = [a.dropped for a in answers if isinstance(a, GazeResult)]
+    assert code == 1008, (code, sent, dropped)
+    assert "rate_limited" in dropped
+    # cut off once about two seconds' worth of bytes past the limit: the bucket's 16 MiB and as much again
+    assert 20 < sent < 100, sent
+    assert bystander.error is None and not bystander.closed_early and bystander.unanswered == 0
     time.sleep(Settings().flood_hold_s + 0.5)  # the shared service holds this address's handshakes no more
 
 

@@ -254,6 +254,9 @@ async def gaze_socket(websocket: WebSocket) -> None:
     log.info("session %s opened from %s", session.id, client, extra={"session": session.id, "client": client})
     sender = asyncio.create_task(_send_answers(session, websocket))
     limiter = RateLimiter(settings.max_fps)
+    # Bytes too: hypercorn has unmasked and buffered a message before the app sees it (about 6 ms per MB), so a
+    # client sending large messages at a legal frame rate would otherwise have the front's CPU.
+    byte_limiter = RateLimiter(settings.max_bytes_per_s)
     disconnected = False
     try:
         while not session.closed:
@@ -261,14 +264,16 @@ async def gaze_socket(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 disconnected = True
                 break
-            if limiter.flooding():
+            data, text = message.get("bytes"), message.get("text")
+            within_bytes = byte_limiter.take(len(data) if data is not None else len(text or ""))
+            if limiter.flooding() or byte_limiter.flooding():
                 front.flooded(client)
                 metrics.ERRORS.labels("flooding").inc()
                 log.warning("session %s closed: flooding", session.id,
                             extra={"session": session.id, "client": client, "reason": "flooding"})
-                await websocket.close(code=CLOSE_POLICY, reason="message rate far above the limit")
+                await websocket.close(code=CLOSE_POLICY, reason="message or byte rate far above the limit")
                 break
-            _intake(front, session, message.get("bytes"), message.get("text"), limiter)
+            _intake(front, session, data, text, limiter, within_bytes)
     except TimeoutError:
         with contextlib.suppress(Exception):
             await websocket.close(code=CLOSE_GOING_AWAY, reason="idle timeout")
@@ -321,7 +326,7 @@ async def _send_answers(session: Session, websocket: WebSocket) -> None:
 
 
 class RateLimiter:
-    """A token bucket of one second's worth of frames; far past empty, the client is flooding."""
+    """A token bucket of one second's worth (of frames, or of bytes); far past empty, the client is flooding."""
 
     def __init__(self, per_second: float) -> None:
         self.rate = per_second
@@ -333,9 +338,9 @@ class RateLimiter:
         self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
         self.last = now
 
-    def take(self) -> bool:
+    def take(self, amount: float = 1.0) -> bool:
         self._refill()
-        self.tokens -= 1.0
+        self.tokens -= amount
         return self.tokens >= 0.0
 
     def flooding(self) -> bool:
@@ -343,8 +348,10 @@ class RateLimiter:
         return self.tokens < -1.0 * self.rate
 
 
-def _intake(front: Front, session: Session, data: bytes | None, text: str | None, limiter: RateLimiter) -> None:
-    """Parses one client message and files a frame with the dispatcher, or answers it at once."""
+def _intake(front: Front, session: Session, data: bytes | None, text: str | None, limiter: RateLimiter,
+            within_bytes: bool) -> None:
+    """Parses one client message and files a frame with the dispatcher, or answers it at once. A frame beyond
+    the session's frame rate or, `within_bytes` false, its byte rate is dropped as rate_limited undecoded."""
     assert front.dispatcher is not None
     settings = front.settings
     binary = data is not None
@@ -374,7 +381,7 @@ def _intake(front: Front, session: Session, data: bytes | None, text: str | None
         metrics.FRAMES_RECEIVED.inc()
         plan = plan_decode(jpeg, settings.max_frame_side, settings.slot_pixels, settings.max_progressive_pixels)
         frame = Frame(ordinal=ordinal, seq=seq, timestamp=timestamp, binary=binary, jpeg=jpeg, plan=plan)
-        if not limiter.take():
+        if not limiter.take() or not within_bytes:
             front.dispatcher.drop(session, frame, "rate_limited")
             return
         front.dispatcher.submit(session, frame)

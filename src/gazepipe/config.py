@@ -26,6 +26,7 @@ class Settings:
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
     worker_hang_s: float = 15.0  # a worker holding one frame this long is killed (SIGKILL) and restarted; 0: never
     max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as rate_limited
+    max_bytes_per_s: float = 16.0 * 1024 * 1024  # message bytes per second a session may send, likewise
     max_connections_per_client: int = 32
     flood_hold_s: float = 4.0  # longest hold of a new handshake from an address just cut off for flooding
     max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
