@@ -4,6 +4,7 @@ darkness just under the upper lid counts less: lashes and the lid's shadow are d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -59,7 +60,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     if mask.sum() < 10:
         return Pupil(None, 0.0, "eye_closed", None)
     crop = eye.crop.astype(np.float32)
-    sclera = float(np.percentile(crop[mask], 90))
+    sclera = _quantile(crop[mask], 0.9)
     radius = max(2, round(IRIS_RADIUS * EYE_WIDTH))
     disc = _disc(radius)
 
@@ -67,11 +68,13 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
 
     # coarse: where a disc of iris size covers the most darkness (relative to the sclera), lash shadow discounted
     darkness = np.where(mask, np.maximum(sclera - crop, 0.0) * below_lid, 0.0).astype(np.float32)
-    mass = cv2.filter2D(darkness, -1, disc, borderType=cv2.BORDER_CONSTANT)
-    mass[~mask] = -1.0
+    rows, cols = _box(mask)
+    mass = _correlate(darkness, disc, rows, cols)
+    mass[~mask[rows, cols]] = -1.0
     peak_y, peak_x = (int(v) for v in np.unravel_index(int(np.argmax(mass)), mass.shape))
+    peak_y, peak_x = peak_y + rows.start, peak_x + cols.start
     near = _disc_mask(crop.shape, peak_x, peak_y, radius)
-    iris_level = float(np.median(crop[near & mask]))
+    iris_level = _quantile(crop[near & mask], 0.5)
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:
         return Pupil(None, 0.0, "no_blob", None)
@@ -104,23 +107,57 @@ def _below_upper_lid(eye: Eye) -> np.ndarray:
 
 
 def _disc_mask(shape: tuple[int, ...], x: int, y: int, radius: int) -> np.ndarray:
-    ys, xs = np.ogrid[0:shape[0], 0:shape[1]]
-    return ((xs - x) ** 2 + (ys - y) ** 2) <= radius * radius
+    out = np.zeros(shape, dtype=bool)
+    top, left = max(y - radius, 0), max(x - radius, 0)
+    bottom, right = min(y + radius + 1, shape[0]), min(x + radius + 1, shape[1])
+    disc = _disc(radius)[top - (y - radius):bottom - (y - radius), left - (x - radius):right - (x - radius)]
+    out[top:bottom, left:right] = disc > 0
+    return out
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    """np.percentile's (linear) quantile, by partial sorting: several times cheaper on a few hundred pixels."""
+    position = q * (values.size - 1)
+    low = int(position)
+    high = min(low + 1, values.size - 1)
+    part = np.partition(values, (low, high))
+    return float(part[low] + (position - low) * (float(part[high]) - float(part[low])))
 
 
 def _vertex(values: np.ndarray) -> float:
     """The offset of a parabola's vertex through three neighbouring scores (0 at the middle one)."""
-    if values.size != 3 or not np.all(np.isfinite(values)):
+    if values.size != 3:
         return 0.0
-    left, middle, right = (float(v) for v in values)
+    left, middle, right = values.tolist()
     curvature = left - 2 * middle + right
-    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
+    if not (math.isfinite(curvature) and curvature < 0):  # a neighbour outside the allowed pixels is -inf
+        return 0.0
+    return min(max(0.5 * (left - right) / curvature, -0.5), 0.5)
 
 
 def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray) -> tuple[float, float, float]:
     """The sub-pixel centre (x, y) where `disc` covers the most signed darkness, among the `allowed` pixels,
     and that score."""
-    fit = cv2.filter2D(signed, -1, disc, borderType=cv2.BORDER_CONSTANT)
-    fit[~allowed] = -np.inf
+    rows, cols = _box(allowed, margin=1)  # one pixel more around for the parabola
+    fit = _correlate(signed, disc, rows, cols)
+    fit[~allowed[rows, cols]] = -np.inf
     y, x = (int(v) for v in np.unravel_index(int(np.argmax(fit)), fit.shape))
-    return x + _vertex(fit[y, x - 1:x + 2]), y + _vertex(fit[y - 1:y + 2, x]), float(fit[y, x])
+    centre = (x + cols.start + _vertex(fit[y, x - 1:x + 2]), y + rows.start + _vertex(fit[y - 1:y + 2, x]))
+    return centre[0], centre[1], float(fit[y, x])
+
+
+def _box(pixels: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    """The rows and columns around the true `pixels`, `margin` more on each side (within the array)."""
+    ys, xs = np.nonzero(pixels)
+    h, w = pixels.shape
+    return (slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, h)),
+            slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, w)))
+
+
+def _correlate(image: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """The sums of `kernel` times `image` (0 beyond its edges) centred on each pixel of rows x cols: only
+    where they are needed, which is much cheaper than over the whole crop."""
+    half = kernel.shape[0] // 2
+    padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT, value=0.0)
+    window = padded[rows.start:rows.stop + 2 * half, cols.start:cols.stop + 2 * half]
+    return np.asarray(cv2.matchTemplate(window, kernel, cv2.TM_CCORR))
