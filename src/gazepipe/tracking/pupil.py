@@ -31,6 +31,13 @@ FULL_CONTRAST = 40.0
 # fully at this share of the opening below it (tuned on the `tune` half of faces-wild: 0.35-0.7 did about
 # equally well). Up and down keeps the plain fit: weighted, clean irises moved down too.
 LID_SHADOW = 0.5
+# The iris's radius as a share of dlib's corner span: MediaPipe's iris radius over dlib's corner span, mean over the
+# `tune` half of faces-wild (the human iris is about 12 mm across, the eye opening about 25-30 mm wide).
+LIMBUS_RADIUS = 0.235
+# The limbus (the iris's edge) refines the across fit by up to this many pixels, on arcs this many degrees either
+# side of horizontal (the lids hide the rest of it).
+LIMBUS_REACH = 2
+LIMBUS_ARC = 50.0
 
 
 @dataclass(frozen=True)
@@ -90,10 +97,39 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     allowed = near & mask
     _, cy, peak = _fit_disc(signed, disc, allowed)
     cx, _, _ = _fit_disc(signed * below_lid, _disc(round(radius * ACROSS_SCALE)), allowed)
+    cx = _on_limbus(crop, mask, below_lid, cx, round(cy))
     # confident when the iris is much darker than the sclera and the core disc is mostly iris
     sharpness = peak / (disc.sum() * contrast)
     confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
     return Pupil((cx, cy), confidence, None, observed)
+
+
+def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float, row: int) -> float:
+    """`cx` moved, by up to LIMBUS_REACH, to where the left and right arcs of an iris-sized circle lie on the
+    strongest dark-to-bright edges going outward: the limbus's edges do not depend on how dark the iris's
+    inside is, and one visible edge places an iris clipped by a corner."""
+    right, left = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
+    # inside the opening shrunk by a pixel, so that the lids' own edges stay out
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3) * weight * inner
+    xs = np.arange(int(np.ceil(cx - LIMBUS_REACH)), int(np.floor(cx + LIMBUS_REACH)) + 1)
+    # summed over the rows as far either way, as the centre's height is no surer than that
+    rows = slice(max(row - LIMBUS_REACH, 0), row + LIMBUS_REACH + 1)
+    cols = slice(int(xs[0]), int(xs[-1]) + 1)
+    scores = (_correlate(np.maximum(gx, 0.0), right, rows, cols)
+              + _correlate(np.maximum(-gx, 0.0), left, rows, cols)).sum(axis=0)
+    best = int(np.argmax(scores))
+    return float(xs[best] + _vertex(scores[best - 1:best + 2]) if 0 < best < len(xs) - 1 else xs[best])
+
+
+@cache
+def _limbus_arcs(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kernels of a circle's right and left arcs (within LIMBUS_ARC of horizontal), one pixel wide."""
+    size = int(np.ceil(radius)) + 1
+    ys, xs = np.mgrid[-size:size + 1, -size:size + 1].astype(np.float32)
+    ring = np.clip(1.0 - np.abs(np.hypot(xs, ys) - radius), 0.0, 1.0)
+    lateral = ring * (np.degrees(np.arctan2(np.abs(ys), np.abs(xs))) <= LIMBUS_ARC)
+    return (lateral * (xs > 0)).astype(np.float32), (lateral * (xs < 0)).astype(np.float32)
 
 
 def _below_upper_lid(eye: Eye) -> np.ndarray:
