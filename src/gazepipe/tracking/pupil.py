@@ -31,8 +31,9 @@ FULL_CONTRAST = 40.0
 # fully at this share of the opening below it (tuned on the `tune` half of faces-wild: 0.35-0.7 did about
 # equally well). Up and down keeps the plain fit: weighted, clean irises moved down too.
 LID_SHADOW = 0.5
-# The iris's radius as a share of dlib's corner span: MediaPipe's iris radius over dlib's corner span, mean over the
-# `tune` half of faces-wild (the human iris is about 12 mm across, the eye opening about 25-30 mm wide).
+# The iris's radius out to its edge (the limbus; the discs above cover its darker inside) as a share of dlib's
+# corner span: MediaPipe's iris radius over dlib's corner span, mean over the `tune` half of faces-wild (the
+# human iris is about 12 mm across, the eye opening about 25-30 mm wide).
 LIMBUS_RADIUS = 0.235
 # The limbus (the iris's edge) refines the across fit by up to this many pixels, on arcs this many degrees either
 # side of horizontal (the lids hide the rest of it).
