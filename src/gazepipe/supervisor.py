@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
@@ -25,6 +27,11 @@ from gazepipe.model import predictor_path
 from gazepipe.tracking.tracker import GazeTracker
 
 log = logging.getLogger("gazepipe.supervisor")
+# The 68-point model is 100 MB of regression trees, read at scattered places on every frame: on 4 KB pages nearly
+# every read also misses the TLB. With this tunable glibc's malloc asks Linux for transparent huge pages (granted
+# in its default "madvise" mode; harmless where they are off): the landmark fit ran about 30 % faster here,
+# measured in process with other work between fits.
+HUGE_PAGES = "glibc.malloc.hugetlb=1"
 _fork = multiprocessing.get_context("fork")
 
 
@@ -81,7 +88,18 @@ def supervise(settings: Settings) -> None:
             slot.process.kill()
 
 
+def _on_huge_pages() -> None:
+    """Runs this process again with HUGE_PAGES set, unless it is: glibc reads its tunables only at start, and
+    the models must be loaded after that."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if HUGE_PAGES in tunables.split(":"):
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=":".join(t for t in (tunables, HUGE_PAGES) if t))
+    os.execve(sys.executable, sys.orig_argv, env)
+
+
 def main(argv: list[str] | None = None) -> None:
+    _on_huge_pages()
     parser = argparse.ArgumentParser(description="Run gazepipe's tracker workers under a supervisor.")
     parser.add_argument("--workers", type=int,
                         help="number of worker processes (default: GAZEPIPE_WORKERS, else one per core)")
