@@ -88,9 +88,10 @@ def supervise(settings: Settings) -> None:
             slot.process.kill()
 
 
-def _on_huge_pages() -> None:
+def on_huge_pages() -> None:
     """Runs this process again with HUGE_PAGES set, unless it is: glibc reads its tunables only at start, and
-    the models must be loaded after that."""
+    the models must be loaded after that. Call it first thing in `main` (the benchmarks that time the tracker
+    in their own process do too, to time it as the workers run it)."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if HUGE_PAGES in tunables.split(":"):
         return
@@ -99,7 +100,7 @@ def _on_huge_pages() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _on_huge_pages()
+    on_huge_pages()
     parser = argparse.ArgumentParser(description="Run gazepipe's tracker workers under a supervisor.")
     parser.add_argument("--workers", type=int,
                         help="number of worker processes (default: GAZEPIPE_WORKERS, else one per core)")
