@@ -98,22 +98,24 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     allowed = near & mask
     _, cy, peak = _fit_disc(signed, disc, allowed)
     cx, _, _ = _fit_disc(signed * below_lid, _disc(round(radius * ACROSS_SCALE)), allowed)
-    cx = _on_limbus(crop, mask, below_lid, cx, round(cy))
+    cx = _on_limbus(crop, mask, below_lid, cx, round(cy), _box(allowed)[1])
     # confident when the iris is much darker than the sclera and the core disc is mostly iris
     sharpness = peak / (disc.sum() * contrast)
     confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
     return Pupil((cx, cy), confidence, None, observed)
 
 
-def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float, row: int) -> float:
-    """`cx` moved, by up to LIMBUS_REACH, to where the left and right arcs of an iris-sized circle lie on the
-    strongest dark-to-bright edges going outward: the limbus's edges do not depend on how dark the iris's
-    inside is, and one visible edge places an iris clipped by a corner."""
+def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float, row: int,
+               within: slice) -> float:
+    """`cx` moved, by up to LIMBUS_REACH and not out of the columns `within`, to where the left and right arcs
+    of an iris-sized circle lie on the strongest dark-to-bright edges going outward: the limbus's edges do not
+    depend on how dark the iris's inside is, and one visible edge places an iris clipped by a corner."""
     right, left = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
     # inside the opening shrunk by a pixel, so that the lids' own edges stay out
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
     gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3) * weight * inner
-    xs = np.arange(int(np.ceil(cx - LIMBUS_REACH)), int(np.floor(cx + LIMBUS_REACH)) + 1)
+    xs = np.arange(max(int(np.ceil(cx - LIMBUS_REACH)), within.start),
+                   min(int(np.floor(cx + LIMBUS_REACH)), within.stop - 1) + 1)
     # summed over the rows as far either way, as the centre's height is no surer than that
     rows = slice(max(row - LIMBUS_REACH, 0), row + LIMBUS_REACH + 1)
     cols = slice(int(xs[0]), int(xs[-1]) + 1)
