@@ -187,16 +187,19 @@ def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray) -> tupl
 
 def _box(pixels: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
     """The rows and columns around the true `pixels`, `margin` more on each side (within the array)."""
-    ys, xs = np.nonzero(pixels)
+    ys, xs = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
     h, w = pixels.shape
-    return (slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, h)),
-            slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, w)))
+    return (slice(max(int(ys[0]) - margin, 0), min(int(ys[-1]) + margin + 1, h)),
+            slice(max(int(xs[0]) - margin, 0), min(int(xs[-1]) + margin + 1, w)))
 
 
 def _correlate(image: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
     """The sums of `kernel` times `image` (0 beyond its edges) centred on each pixel of rows x cols: only
     where they are needed, which is much cheaper than over the whole crop."""
     half = kernel.shape[0] // 2
-    padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_CONSTANT, value=0.0)
-    window = padded[rows.start:rows.stop + 2 * half, cols.start:cols.stop + 2 * half]
+    h, w = image.shape
+    top, bottom, left, right = rows.start - half, rows.stop + half, cols.start - half, cols.stop + half
+    window = cv2.copyMakeBorder(image[max(top, 0):min(bottom, h), max(left, 0):min(right, w)],
+                                max(-top, 0), max(bottom - h, 0), max(-left, 0), max(right - w, 0),
+                                cv2.BORDER_CONSTANT, value=0.0)
     return np.asarray(cv2.matchTemplate(window, kernel, cv2.TM_CCORR))
