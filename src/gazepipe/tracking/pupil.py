@@ -28,7 +28,7 @@ LEVEL = 0.3
 FULL_CONTRAST = 40.0
 # The upper lid's lashes and shadow darken the top of the opening, most toward the outer corner, and pulled the
 # iris outward. For the search and the across fit, a pixel's darkness counts from nothing at the upper lid to
-# fully at this share of the opening below it (tuned on the `tune` half of faces-wild: 0.35-0.7 did about
+# fully at this share of the opening below it (tuned on the `tune` half of faces-wild: 0.35-1.0 did about
 # equally well). Up and down keeps the plain fit: weighted, clean irises moved down too.
 LID_SHADOW = 0.5
 # The iris's radius out to its edge (the limbus; the discs above cover its darker inside) as a share of dlib's
