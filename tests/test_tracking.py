@@ -112,6 +112,20 @@ def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> 
     assert abs(float(np.median(ratios)) - 0.5) < 0.06
 
 
+def test_irises_moved_into_the_corners_read_within_0_and_1_and_in_order(tracker: GazeTracker) -> None:
+    for face in testdata.clean_wild_faces()[:3]:
+        mesh = testdata.wild_mesh(face)
+        transform = testdata.frame_transform(face.iris_left, face.iris_right, 62.0)
+        readings = []
+        for shift in (-1.2, 1.2):  # iris radii: into the corners, the lids clipping the iris
+            image, _ = move_gaze(read_colour(face.file), mesh, (shift, shift))
+            out = tracker.track(cv2.cvtColor(testdata.webcam_frame(image, transform), cv2.COLOR_BGR2GRAY))
+            assert out.horizontal_ratio is not None and out.vertical_ratio is not None
+            assert 0.0 <= out.horizontal_ratio <= 1.0 and 0.0 <= out.vertical_ratio <= 1.0
+            readings.append(out.horizontal_ratio)
+        assert readings[0] < readings[1] - 0.2, (face.file, readings)
+
+
 def test_thresholds_adapt_when_the_lighting_changes(tracker: GazeTracker) -> None:
     face = testdata.clean_wild_faces()[2]
     bright = testdata.face_frame(face)

@@ -88,7 +88,9 @@ def _point(p: np.ndarray) -> Point:
 
 
 def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, float | None]:
-    """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids."""
+    """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids, each
+    within 0..1 as the protocol promises (a pupil found at a corner, where the lids meet, would otherwise
+    divide by an opening of nothing)."""
     horizontal: list[float] = []
     vertical: list[float] = []
     for eye, pupil in zip(eyes, pupils, strict=True):
@@ -99,7 +101,7 @@ def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, f
         horizontal.append((x - left) / max(right - left, 1e-6))
         upper, lower = eye.lids_at(x)
         upper -= UPPER_LID_RAISE * (lower - upper)
-        vertical.append((y - upper) / max(lower - upper, 1e-6))
+        vertical.append((y - upper) / max(lower - upper, 1.0))  # crop pixels: 1/40 of the corner span
     if not horizontal:
         return None, None
-    return float(np.mean(horizontal)), float(np.mean(vertical))
+    return float(np.clip(np.mean(horizontal), 0.0, 1.0)), float(np.clip(np.mean(vertical), 0.0, 1.0))
