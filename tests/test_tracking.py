@@ -66,6 +66,27 @@ def test_the_largest_face_is_chosen(tracker: GazeTracker) -> None:
     assert x + w / 2 > 320 + 100  # the large face's centre is at 480
 
 
+def test_a_followed_face_gives_way_to_a_larger_one_at_the_periodic_search(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[0]
+    frame = testdata.face_frame(face, 62.0)
+    small = cv2.resize(frame, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    alone = np.full_like(frame, int(np.median(frame)))
+    alone[40:40 + small.shape[0] // 2, 0:170] = small[80:80 + small.shape[0] // 2, 110:280]
+    out = tracker.track(alone)
+    assert out.face_found and out.face_box is not None and out.face_box[0] < 170
+    # the periodic search with no larger face: the followed face stays
+    again = tracker.track(alone, following(out, detect=True))
+    assert again.detector_ran and again.face_box is not None
+    assert abs(again.face_box[0] - out.face_box[0]) <= 3
+    # someone nearer the camera comes in: the search finds them
+    scene = alone.copy()
+    scene[:, 160:] = frame[:, :480]
+    followed = tracker.track(scene, following(again))
+    assert followed.face_box is not None and followed.face_box[0] < 170  # following alone keeps the small face
+    larger = tracker.track(scene, following(followed, detect=True))
+    assert larger.face_box is not None and larger.face_box[0] + larger.face_box[2] / 2 > 320 + 100
+
+
 def test_face_partly_outside_the_frame_does_not_crash(tracker: GazeTracker) -> None:
     face = testdata.clean_wild_faces()[0]
     frame = testdata.face_frame(face, 90.0)

@@ -31,7 +31,7 @@ class Settings:
     flood_hold_s: float = 4.0  # longest hold of a new handshake from an address just cut off for flooding
     max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
     idle_timeout_s: float = 60.0
-    detect_every_s: float = 2.0  # run the full-frame detector this often even while the face box is tracked
+    detect_every_s: float = 2.0  # while a face is followed, look this often for a larger face in the whole frame
     allowed_origins: str = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
     token: str = ""  # when set, clients must pass ?token=... to /ws/gaze
     log_json: bool = False

@@ -30,6 +30,10 @@ THUMBNAIL = 16
 # the benchmarks' faces; the landmark fit moved eye points by 1 px at most when given this box instead).
 BOX_OFFSET = (0.03, -0.09)
 BOX_SIZE = 2.89
+# While a face is followed, the periodic full-frame search looks only for a face this much wider (someone
+# nearer the camera), at the scale where such a face is just detectable (the detector's window is 80 px).
+LARGER = 1.2
+LARGER_DETECT_SIZE = 88
 
 
 class FaceFinder:
@@ -57,6 +61,23 @@ class FaceFinder:
                 return (round(best.left() / scale), round(best.top() / scale),
                         round(best.width() / scale), round(best.height() / scale))
         return None
+
+    def larger_face(self, grey: np.ndarray, width: int) -> Box | None:
+        """The largest face at least LARGER times `width` pixels wide, or None. Searched at the scale that
+        shrinks such a face to about the detector's window: for a webcam face about 300x225, where the search
+        for any face must go on to full scale when the face is under 160 px wide (3 ms against 15 here)."""
+        height, frame_width = grey.shape
+        scale = min(1.0, LARGER_DETECT_SIZE / (LARGER * max(width, 1)))
+        image = grey if scale == 1.0 else cv2.resize(grey, (round(frame_width * scale), round(height * scale)),
+                                                     interpolation=cv2.INTER_AREA)
+        rects = self._detector(image, 0)
+        if not len(rects):
+            return None
+        best = max(rects, key=lambda r: r.width() * r.height())
+        if best.width() / scale < LARGER * width:
+            return None
+        return (round(best.left() / scale), round(best.top() / scale),
+                round(best.width() / scale), round(best.height() / scale))
 
     def landmarks(self, grey: np.ndarray, box: Box) -> np.ndarray:
         """The 68 points (x, y) as a (68, 2) float array, fitted inside `box`."""

@@ -26,7 +26,8 @@ class GazeTracker:
 
     def track(self, grey: np.ndarray, hints: TrackHints | None = None) -> TrackOutput:
         """One frame (2-D uint8, read only). With `hints` from the stream's previous frame (`types.following`),
-        the face is followed from there and the full-frame detector runs only when it is no longer there."""
+        the face is followed from there; the full-frame detector runs only when it is no longer there, or
+        (`hints.detect`) at reduced scale to look for a larger face."""
         hints = hints or TrackHints()
         box, detector_ran, unconfirmed = self._find_face(grey, hints)
         if box is None:
@@ -71,15 +72,21 @@ class GazeTracker:
         )
 
     def _find_face(self, grey: np.ndarray, hints: TrackHints) -> tuple[Box | None, bool, int]:
-        """The box to fit the landmarks in, whether the full-frame detector ran, and the frames since a
-        detector last saw the face."""
-        if hints.face_box is not None and not hints.detect:
-            if (hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY
-                    and similarity(thumbnail(grey, hints.face_box), hints.face_patch) >= MIN_SIMILARITY):
-                return hints.face_box, False, hints.unconfirmed + 1
-            box = self._faces.follow(grey, hints.face_box)
-            if box is not None:
-                return box, False, 0
+        """The box to fit the landmarks in, whether a full-frame detector ran, and the frames since a detector
+        last saw the face. A followed face asked to `detect` gives way only to a larger face (the largest face
+        is the one tracked); following itself tells whether it is still there."""
+        if hints.face_box is None:
+            return self._faces.detect(grey), True, 0
+        if hints.detect:
+            larger = self._faces.larger_face(grey, hints.face_box[2])
+            if larger is not None:
+                return larger, True, 0
+        if (hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY
+                and similarity(thumbnail(grey, hints.face_box), hints.face_patch) >= MIN_SIMILARITY):
+            return hints.face_box, hints.detect, hints.unconfirmed + 1
+        box = self._faces.follow(grey, hints.face_box)
+        if box is not None:
+            return box, hints.detect, 0
         return self._faces.detect(grey), True, 0
 
 

@@ -15,7 +15,7 @@ class TrackHints(msgspec.Struct, frozen=True):
     face_patch: bytes | None = None  # the previous frame's thumbnail of that box (`face.thumbnail`)
     unconfirmed: int = 0  # frames followed since a detector last saw the face
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
-    detect: bool = False  # run the full-frame face detector even when a face box is known
+    detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face
 
 
 class TrackOutput(msgspec.Struct):
@@ -25,7 +25,7 @@ class TrackOutput(msgspec.Struct):
     face_box: Box | None = None  # the face's box as dlib's detector frames it, from the 68 points
     face_patch: bytes | None = None  # its thumbnail, against which the next frame checks that it is still there
     unconfirmed: int = 0  # frames since a detector last saw the face (0: it saw it on this frame)
-    detector_ran: bool = False  # the full-frame detector
+    detector_ran: bool = False  # a full-frame detector (for any face, or for a larger one)
     landmarks: list[Point] | None = None  # the 68 points
     pupil_left: Point | None = None  # image-left eye, points 36-41
     pupil_right: Point | None = None  # image-right eye, points 42-47
