@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,10 @@ class GazeTracker:
         the face is followed from there; the full-frame detector runs only when it is no longer there, or
         (`hints.detect`) at reduced scale to look for a larger face."""
         hints = hints or TrackHints()
-        box, detector_ran, unconfirmed = self._find_face(grey, hints)
-        if box is None:
+        face = self._find_face(grey, hints)
+        if face is None:
             return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
-        landmarks = self._faces.landmarks(grey, box)
-        followed_box = box_from_landmarks(landmarks)
+        landmarks = face.landmarks
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
         closed_scores = eye_state.closed_scores(eyes)
@@ -51,10 +51,10 @@ class GazeTracker:
         ]
         return TrackOutput(
             face_found=True,
-            face_box=followed_box,
-            face_patch=thumbnail(grey, followed_box),
-            unconfirmed=unconfirmed,
-            detector_ran=detector_ran,
+            face_box=face.box,
+            face_patch=face.patch,
+            unconfirmed=face.unconfirmed,
+            detector_ran=face.detector_ran,
             landmarks=[_point(p) for p in landmarks],
             pupil_left=frame_points[0],
             pupil_right=frame_points[1],
@@ -71,23 +71,40 @@ class GazeTracker:
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
         )
 
-    def _find_face(self, grey: np.ndarray, hints: TrackHints) -> tuple[Box | None, bool, int]:
-        """The box to fit the landmarks in, whether a full-frame detector ran, and the frames since a detector
-        last saw the face. A followed face asked to `detect` gives way only to a larger face (the largest face
-        is the one tracked); following itself tells whether it is still there."""
-        if hints.face_box is None:
-            return self._faces.detect(grey), True, 0
-        if hints.detect:
-            larger = self._faces.larger_face(grey, hints.face_box[2])
-            if larger is not None:
-                return larger, True, 0
-        if (hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY
-                and similarity(thumbnail(grey, hints.face_box), hints.face_patch) >= MIN_SIMILARITY):
-            return hints.face_box, hints.detect, hints.unconfirmed + 1
-        box = self._faces.follow(grey, hints.face_box)
-        if box is not None:
-            return box, hints.detect, 0
-        return self._faces.detect(grey), True, 0
+    def _find_face(self, grey: np.ndarray, hints: TrackHints) -> _Face | None:
+        """The face and its landmarks: followed from the previous frame while its thumbnail still matches and a
+        detector saw it within CONFIRM_EVERY frames, else confirmed by the detector on a window around it,
+        else searched for in the whole frame. A followed face asked to `detect` gives way only to a larger
+        face (the largest face is the one tracked)."""
+        if hints.face_box is not None:
+            if hints.detect:
+                larger = self._faces.larger_face(grey, hints.face_box[2])
+                if larger is not None:
+                    return self._fit(grey, larger, True, 0)
+            if hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY:
+                face = self._fit(grey, hints.face_box, hints.detect, hints.unconfirmed + 1)
+                if similarity(face.patch, hints.face_patch) >= MIN_SIMILARITY:
+                    return face
+            box = self._faces.follow(grey, hints.face_box)
+            if box is not None:
+                return self._fit(grey, box, hints.detect, 0)
+        box = self._faces.detect(grey)
+        return None if box is None else self._fit(grey, box, True, 0)
+
+    def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int) -> _Face:
+        """The 68 points fitted in `box`, and the face's box and thumbnail as the next frame follows them."""
+        landmarks = self._faces.landmarks(grey, box)
+        followed = box_from_landmarks(landmarks)
+        return _Face(landmarks, followed, thumbnail(grey, followed), detector_ran, unconfirmed)
+
+
+@dataclass(frozen=True)
+class _Face:
+    landmarks: np.ndarray  # (68, 2)
+    box: Box  # from the landmarks, where the next frame follows the face
+    patch: bytes  # the thumbnail of `box`: the next frame's face, fitted, must look like it
+    detector_ran: bool  # a full-frame detector
+    unconfirmed: int  # frames since a detector last saw the face
 
 
 def _point(p: np.ndarray) -> Point:
