@@ -201,6 +201,15 @@ def test_a_followed_face_is_confirmed_every_few_frames_and_when_its_image_change
     assert lost.detector_ran and not lost.face_found
 
 
+def test_after_a_frame_without_a_face_a_face_of_any_size_is_found(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[1]
+    nobody = tracker.track(np.full_like(testdata.face_frame(face), 128))
+    assert not nobody.face_found and following(nobody).after_no_face
+    for inter_iris_px in (45.0, 90.0):  # only the full-scale pass runs now: it finds small and large faces
+        out = tracker.track(testdata.face_frame(face, inter_iris_px), following(nobody))
+        assert out.face_found and out.detector_ran and out.pupil_left is not None
+
+
 def test_the_frame_is_not_written_or_kept(tracker: GazeTracker) -> None:
     frame = testdata.face_frame(testdata.clean_wild_faces()[1])
     frame.flags.writeable = False

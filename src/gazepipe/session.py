@@ -66,7 +66,7 @@ class Session:
         self.attention = self.signals.attention
         self._in_order: dict[int, Callable[[], None]] = {}  # work waiting for every earlier answer
         self._running_in_order = False
-        self.face: TrackOutput | None = None  # the last tracked frame, while it had a face
+        self.last: TrackOutput | None = None  # the last tracked frame
         self.queued: Frame | None = None
         self.in_flight = 0
         self.closed = False
@@ -91,10 +91,10 @@ class Session:
     def hints(self) -> TrackHints:
         """What a worker needs to track this session's next frame; asks for a full detection now and then."""
         now = time.monotonic()
-        detect = self.face is None or now - self._last_detect >= self._detect_every_s
+        detect = self.last is None or not self.last.face_found or now - self._last_detect >= self._detect_every_s
         if detect:
             self._last_detect = now
-        return self.calibration.hints(self.face, detect=detect)
+        return self.calibration.hints(self.last, detect=detect)
 
     # Answers -------------------------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ class Session:
         in the frame's turn (`in_order`)."""
         self.frames_processed += 1
         self.calibration.update(out)
-        self.face = out if out.face_found else None
+        self.last = out
         if out.detector_ran:
             self._last_detect = time.monotonic()
         arrived = time.monotonic()

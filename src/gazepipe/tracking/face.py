@@ -44,11 +44,14 @@ class FaceFinder:
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(predictor_path))
 
-    def detect(self, grey: np.ndarray) -> Box | None:
-        """The largest face: first at reduced scale, then at full scale, upsampled only for small frames."""
+    def detect(self, grey: np.ndarray, reduced_first: bool = True) -> Box | None:
+        """The largest face: at full scale, upsampled only for small frames; with `reduced_first`, first at
+        reduced scale, which finds a large face at a third of the cost. Right after a frame without a face
+        that pass is skipped: the full-scale pass finds faces of every size, and on frames that keep having
+        none (an empty room, a stage far away) the reduced pass would only add its cost to each."""
         height, width = grey.shape
         passes: list[tuple[float, int]] = []
-        if width > DETECT_WIDTH:
+        if width > DETECT_WIDTH and reduced_first:
             passes.append((DETECT_WIDTH / width, 0))
         passes.append((1.0, 0))
         if width <= UPSAMPLE_MAX_WIDTH:

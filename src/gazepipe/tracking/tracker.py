@@ -88,7 +88,7 @@ class GazeTracker:
             box = self._faces.follow(grey, hints.face_box)
             if box is not None:
                 return self._fit(grey, box, hints.detect, 0)
-        box = self._faces.detect(grey)
+        box = self._faces.detect(grey, reduced_first=not hints.after_no_face)
         return None if box is None else self._fit(grey, box, True, 0)
 
     def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int) -> _Face:

@@ -14,6 +14,7 @@ class TrackHints(msgspec.Struct, frozen=True):
     face_box: Box | None = None  # where the previous frame's face is followed
     face_patch: bytes | None = None  # the previous frame's thumbnail of that box (`face.thumbnail`)
     unconfirmed: int = 0  # frames followed since a detector last saw the face
+    after_no_face: bool = False  # the stream's previous frame had no face
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
     detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face
 
@@ -46,6 +47,6 @@ def following(previous: TrackOutput | None, thresholds: tuple[float, float] | No
               detect: bool = False) -> TrackHints:
     """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
     if previous is None or not previous.face_found:
-        return TrackHints(thresholds=thresholds, detect=detect)
+        return TrackHints(thresholds=thresholds, detect=detect, after_no_face=previous is not None)
     return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch, unconfirmed=previous.unconfirmed,
                       thresholds=thresholds, detect=detect)
