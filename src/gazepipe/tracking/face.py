@@ -46,7 +46,7 @@ class FaceFinder:
 
     def detect(self, grey: np.ndarray, reduced_first: bool = True) -> Box | None:
         """The largest face: at full scale, upsampled only for small frames; with `reduced_first`, first at
-        reduced scale, which finds a large face at a third of the cost. Right after a frame without a face
+        reduced scale, which finds a large face at about 40 % of the cost. Right after a frame without a face
         that pass is skipped: the full-scale pass finds faces of every size, and on frames that keep having
         none (an empty room, a stage far away) the reduced pass would only add its cost to each."""
         height, width = grey.shape
@@ -69,7 +69,7 @@ class FaceFinder:
     def larger_face(self, grey: np.ndarray, width: int) -> Box | None:
         """The largest face at least LARGER times `width` pixels wide, or None. Searched at the scale that
         shrinks such a face to about the detector's window: for a webcam face about 300x225, where the search
-        for any face must go on to full scale when the face is under 160 px wide (3 ms against 15 here)."""
+        for any face must go on to full scale when the face is under 160 px wide (7 ms against 9 + 24 here)."""
         height, frame_width = grey.shape
         scale = min(1.0, LARGER_DETECT_SIZE / (LARGER * max(width, 1)))
         image = grey if scale == 1.0 else cv2.resize(grey, (round(frame_width * scale), round(height * scale)),
