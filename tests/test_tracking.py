@@ -210,6 +210,21 @@ def test_after_a_frame_without_a_face_a_face_of_any_size_is_found(tracker: GazeT
         assert out.face_found and out.detector_ran and out.pupil_left is not None
 
 
+def test_a_face_that_moved_far_between_frames_is_placed_again_by_the_detector(tracker: GazeTracker) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    out = tracker.track(frame)
+    assert out.face_box is not None
+    # the face moved by a fifth of its box (about 30 px): more than the landmark fit alone follows
+    dx = round(0.2 * out.face_box[2])
+    moved = cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]), (frame.shape[1], frame.shape[0]),
+                           borderMode=cv2.BORDER_REPLICATE)
+    followed = tracker.track(moved, following(out))
+    fresh = tracker.track(moved)
+    assert followed.face_found and followed.unconfirmed == 0 and not followed.detector_ran
+    assert followed.pupil_left == pytest.approx(fresh.pupil_left, abs=1.0)
+    assert followed.pupil_right == pytest.approx(fresh.pupil_right, abs=1.0)
+
+
 def test_the_frame_is_not_written_or_kept(tracker: GazeTracker) -> None:
     frame = testdata.face_frame(testdata.clean_wild_faces()[1])
     frame.flags.writeable = False

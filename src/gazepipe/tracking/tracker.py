@@ -9,7 +9,16 @@ import numpy as np
 
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
-from gazepipe.tracking.face import CONFIRM_EVERY, MIN_SIMILARITY, FaceFinder, box_from_landmarks, similarity, thumbnail
+from gazepipe.tracking.face import (
+    CONFIRM_EVERY,
+    MAX_SHIFT,
+    MIN_SIMILARITY,
+    FaceFinder,
+    box_from_landmarks,
+    shift,
+    similarity,
+    thumbnail,
+)
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import Pupil, locate
 from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
@@ -72,10 +81,10 @@ class GazeTracker:
         )
 
     def _find_face(self, grey: np.ndarray, hints: TrackHints) -> _Face | None:
-        """The face and its landmarks: followed from the previous frame while its thumbnail still matches and a
-        detector saw it within CONFIRM_EVERY frames, else confirmed by the detector on a window around it,
-        else searched for in the whole frame. A followed face asked to `detect` gives way only to a larger
-        face (the largest face is the one tracked)."""
+        """The face and its landmarks: followed from the previous frame while, fitted in the previous frame's box,
+        it stays in that box, its thumbnail still matches, and a detector saw it within CONFIRM_EVERY frames;
+        else confirmed by the detector on a window around it; else searched for in the whole frame. A followed
+        face asked to `detect` gives way only to a larger face (the largest face is the one tracked)."""
         if hints.face_box is not None:
             if hints.detect:
                 larger = self._faces.larger_face(grey, hints.face_box[2])
@@ -83,7 +92,8 @@ class GazeTracker:
                     return self._fit(grey, larger, True, 0)
             if hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY:
                 face = self._fit(grey, hints.face_box, hints.detect, hints.unconfirmed + 1)
-                if similarity(face.patch, hints.face_patch) >= MIN_SIMILARITY:
+                if (similarity(face.patch, hints.face_patch) >= MIN_SIMILARITY
+                        and shift(hints.face_box, face.box) <= MAX_SHIFT):
                     return face
             box = self._faces.follow(grey, hints.face_box)
             if box is not None:
