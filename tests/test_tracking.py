@@ -216,7 +216,8 @@ def test_a_face_that_moved_far_between_frames_is_placed_again_by_the_detector(tr
     assert out.face_box is not None
     # the face moved by a fifth of its box (about 30 px): more than the landmark fit alone follows
     dx = round(0.2 * out.face_box[2])
-    moved = cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]), (frame.shape[1], frame.shape[0]),
+    shift_right = np.array([[1, 0, dx], [0, 1, 0]], dtype=np.float32)
+    moved = cv2.warpAffine(frame, shift_right, (frame.shape[1], frame.shape[0]),
                            borderMode=cv2.BORDER_REPLICATE)
     followed = tracker.track(moved, following(out))
     fresh = tracker.track(moved)
