@@ -133,7 +133,11 @@ async def flood(url: str, jpeg: bytes, duration_s: float, max_messages: int = 20
                         await ws.send(message)
                         stats["sent"] += 1
                         await asyncio.sleep(0)  # let the reader see answers and the server's close
-                reader.cancel()
+                if ws.close_code is None:  # time is up: the connection is still open
+                    reader.cancel()
+                else:  # cut off: the answers that arrived before the close are still to be read
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(reader, 5.0)
         except (OSError, websockets.InvalidHandshake, TimeoutError):
             stats["refused"] += 1
             await asyncio.sleep(0.05)

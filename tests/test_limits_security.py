@@ -54,6 +54,14 @@ def get_text(url: str) -> str:
         return response.read().decode()
 
 
+def rate_limited_total(service: Service) -> float:
+    """The service's count of frames answered rate_limited, from /metrics."""
+    for line in get_text(service.http_url + "/metrics").splitlines():
+        if line.startswith('gazepipe_frames_dropped_total{reason="rate_limited"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 # Limits and hostile clients -------------------------------------------------------------------------------
 
 def test_flooding_client_does_not_take_the_others_latency(service: Service, face_frames: list[FaceFrame],
@@ -73,6 +81,7 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
         return [ms for log in logs for ms in log.latencies_ms]
 
     quiet = latencies(asyncio.run(normal_clients()))
+    rate_limited_before = rate_limited_total(service)
     jpeg_path = tmp_path / "flood.jpg"
     # Small frames, so that the flooder's own CPU goes into the message rate rather than into bytes.
     jpeg_path.write_bytes(encode_jpeg(np.full((120, 160), 90, np.uint8)))
@@ -88,7 +97,9 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
     stats = eval(out.strip().splitlines()[-1])  # the flooder's own report: a dict literal
     print(f"p95 alone {p95(quiet):.1f} ms, beside the flood {p95(flooded):.1f} ms; flooder {stats}")
     assert stats["sent"] > 1000, stats  # it really flooded
-    assert stats["rate_limited"] > 0, "the flooder was not throttled"
+    # counted by the service: a cut-off connection's last answers wait behind its frames still being tracked,
+    # so the flooder itself may not receive any of its rate_limited ones
+    assert rate_limited_total(service) > rate_limited_before, "the flooder was not throttled"
     assert stats["connections"] > 1, "the flooder was never cut off (or never saw its close)"
     time.sleep(Settings().flood_hold_s + 0.5)  # the shared service holds this address's handshakes no more
     half_open = [c for c in psutil.Process(front_pid(service)).net_connections(kind="inet")
@@ -97,8 +108,6 @@ def test_flooding_client_does_not_take_the_others_latency(service: Service, face
     # Frames the others get tracked (the rest superseded): most of them, though the flood costs the front CPU.
     assert len(flooded) >= 0.6 * len(quiet)
     assert p95(flooded) <= 2.0 * p95(quiet), (p95(quiet), p95(flooded), stats)
-    metrics = get_text(service.http_url + "/metrics")
-    assert 'gazepipe_frames_dropped_total{reason="rate_limited"}' in metrics
 
 
 def test_a_flood_of_bad_messages_is_cut_off_too(service: Service) -> None:

@@ -271,6 +271,9 @@ async def gaze_socket(websocket: WebSocket) -> None:
                 metrics.ERRORS.labels("flooding").inc()
                 log.warning("session %s closed: flooding", session.id,
                             extra={"session": session.id, "client": client, "reason": "flooding"})
+                # the answers already given (the rate_limited ones among them) go out before the close
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(session_flushed(session), timeout=1.0)
                 await websocket.close(code=CLOSE_POLICY, reason="message or byte rate far above the limit")
                 break
             _intake(front, session, data, text, limiter, within_bytes)
