@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import cv2
 import numpy as np
 
@@ -57,13 +59,16 @@ class Eye:
         frame = self.map_to_frame(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
         return _within(frame, shape).reshape(h, w)
 
-    def polygon_mask(self, grow: int = 0) -> np.ndarray:
-        """The eye opening in crop pixels, grown by `grow` pixels (dlib's contour sits inside the lids)."""
+    @cached_property
+    def _opening(self) -> np.ndarray:
+        """The eye opening (dlib's contour) in crop pixels, inside the frame or not."""
         mask = np.zeros(self.crop.shape, np.uint8)
         cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)
-        kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
-        grown: np.ndarray = cv2.dilate(mask, kernel) if grow else mask
-        return grown.astype(bool) & self.inside_frame
+        return mask.astype(bool)
+
+    def polygon_mask(self) -> np.ndarray:
+        """The eye opening in crop pixels that come from inside the frame."""
+        return self._opening & self.inside_frame
 
     def lids_at(self, x: float) -> tuple[float, float]:
         """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
@@ -76,7 +81,7 @@ class Eye:
         lower = self.crop_points[[0, 5, 4, 3]]
         return np.interp(xs, upper[:, 0], upper[:, 1]), np.interp(xs, lower[:, 0], lower[:, 1])
 
-    @property
+    @cached_property
     def aspect_ratio(self) -> float:
         """The landmark eye aspect ratio: mean lid distance over the corner span (open: about 0.25-0.35)."""
         p = self.points
@@ -86,10 +91,8 @@ class Eye:
     @property
     def visible_share(self) -> float:
         """The share of the eye opening that lies inside the frame."""
-        full = np.zeros(self.crop.shape, np.uint8)
-        cv2.fillPoly(full, [np.round(self.crop_points).astype(np.int32)], 1)
-        total = int(full.sum())
-        return float((full.astype(bool) & self.inside_frame).sum() / total) if total else 0.0
+        total = int(self._opening.sum())
+        return float(self.polygon_mask().sum() / total) if total else 0.0
 
 
 def _within(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
