@@ -305,6 +305,7 @@ def test_frames_without_a_timestamp_use_the_time_they_arrived() -> None:
         frame = Frame(ordinal=session.next_ordinal(), seq=n, timestamp=0.0, binary=False, jpeg=b"",
                       plan=cast(JpegPlan, None), received=500.0 + 0.25 * n)
         session.answer_tracked(frame, out, 1.0)
-    found = [e for _ in outputs for e in server_json_decoder.decode(str(session.outbox.get_nowait())).events]
+    results = [server_json_decoder.decode(str(session.outbox.get_nowait())) for _ in outputs]
+    found = [e for result in results if isinstance(result, GazeResult) for e in result.events]
     assert [e["type"] for e in found] == ["face_found", "attention_changed", "face_lost", "face_found"]
     assert found[-1]["duration"] == 500.0

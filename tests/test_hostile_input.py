@@ -33,6 +33,7 @@ from gazepipe.jpeg import base64_payload, buffers_whole_image, decode_into, plan
 from gazepipe.protocol import (
     BINARY_HEADER,
     ProtocolError,
+    ServerMessage,
     json_decoder,
     pack_binary_frame,
     parse_binary_frame,
@@ -179,7 +180,7 @@ class Harness:
     link: object
     answers: list[object] = field(default_factory=list)
 
-    def send(self, text: str | None = None, data: bytes | None = None) -> list[object]:
+    def send(self, text: str | None = None, data: bytes | None = None) -> list[ServerMessage]:
         """One client message through the real intake; a fake worker completes every job at once."""
         _intake(self.front, self.session, data, text, RateLimiter(1e9), True)  # type: ignore[arg-type]
         while self.writer.sent:
@@ -190,7 +191,7 @@ class Harness:
                 assert message.width * message.height <= SLOT_PIXELS
                 self.dispatcher.complete(self.link, ipc.Done(message.job_id, message.slot,  # type: ignore
                                                              TrackOutput(), 0.1))
-        out = []
+        out: list[ServerMessage] = []
         while not self.session.outbox.empty():
             answer = self.session.outbox.get_nowait()
             assert answer is not None, "the session was closed"
@@ -215,7 +216,7 @@ def harness() -> Iterator[Harness]:
     ring.close()
 
 
-def _check_one_answer(harness: Harness, answers: list[object], peak: int, size: int) -> None:
+def _check_one_answer(harness: Harness, answers: list[ServerMessage], peak: int, size: int) -> None:
     assert len(answers) == 1, answers
     assert harness.ring.in_use == 0, "a slot was not given back"
     assert not harness.session.closed
