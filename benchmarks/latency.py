@@ -55,7 +55,9 @@ def table(result: dict[str, Any]) -> str:
         f"  out of order / older than delivered: {result['out_of_order']}",
         f"  latency ms (send -> receive, processed)  p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
         f"max {lat['max']}",
-        f"  processed {result['processed_fps']} frames/s of {result['offered_fps']} offered",
+        f"  processed {result['processed_fps']} frames/s of {result['offered_fps']} offered;  per client "
+        + ("-" if not (share := result["processed_per_client"]) else
+           f"min {share['min']}  median {share['median']}  max {share['max']}"),
         "  stage medians ms: " + "  ".join(f"{k} {v}" for k, v in result["stages_ms_median"].items()),
         f"  {'process':<12} {'pid':>7} {'CPU %':>7} {'CPU s':>7} {'ms/frame':>9} {'peak RSS MB':>12}",
     ]

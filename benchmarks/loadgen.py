@@ -379,7 +379,8 @@ def summarise(logs: list[dict[str, Any]], usage: list[dict[str, Any]], wall: flo
     sent = sum(log["sent"] for log in logs)
     skipped = sum(log["skipped"] for log in logs)
     answered = sum(log["answered"] for log in logs)
-    processed = sum(log["processed"] for log in logs)
+    per_client = [log["processed"] for log in logs]
+    processed = sum(per_client)
     stage_medians = {name: round(statistics.median(values), 3) for name, values in sorted(stages.items())}
     if stage_totals:
         stage_medians.update({f"{name}_mean": value for name, value in stage_totals.items()})
@@ -395,6 +396,9 @@ def summarise(logs: list[dict[str, Any]], usage: list[dict[str, Any]], wall: flo
         "errors_by_code": dict(errors),
         "face_found": sum(log["face_found"] for log in logs),
         "out_of_order": sum(log["out_of_order"] for log in logs),
+        # fairness: how evenly the processed frames were shared between the clients
+        "processed_per_client": {"min": min(per_client), "median": statistics.median(per_client),
+                                 "max": max(per_client)} if per_client else None,
         "connect_errors": [log["connect_error"] for log in logs if log["connect_error"]],
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "p99": percentile(latencies, 99), "max": round(max(latencies), 2) if latencies else None},

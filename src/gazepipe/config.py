@@ -23,6 +23,7 @@ class Settings:
     max_in_flight: int = 2  # frames per session inside workers at once
     worker_depth: int = 2  # jobs a worker holds at once: the next waits in its socket while it tracks one
     stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked
+    fresh_ms: float = 25.0  # under overload, frames younger than this are tracked first; 0: sessions in turn
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale
     worker_hang_s: float = 15.0  # a worker holding one frame this long is killed (SIGKILL) and restarted; 0: never
     max_fps: float = 60.0  # frames per second a session may send; excess frames are answered as rate_limited

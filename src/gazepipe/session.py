@@ -69,6 +69,7 @@ class Session:
         self.last: TrackOutput | None = None  # the last tracked frame
         self.queued: Frame | None = None
         self.in_flight = 0
+        self.served_at = 0.0  # when a frame of this session last went to a worker (monotonic)
         self.closed = False
         self.frames_received = 0
         self.frames_processed = 0
