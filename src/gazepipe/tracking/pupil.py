@@ -39,6 +39,13 @@ LIMBUS_RADIUS = 0.235
 # side of horizontal (the lids hide the rest of it).
 LIMBUS_REACH = 2
 LIMBUS_ARC = 50.0
+# The limbus is the iris's edge against the sclera: an edge counts only where, LIMBUS_SIDE pixels outward, the eye
+# is at least LIMBUS_SCLERA of the way from the iris's grey to the sclera's, once bright spots narrower than
+# LIMBUS_OPEN pixels (catchlights) are opened away. The edges of a light iris's pupil, of a catchlight or of a
+# shaded corner are not the limbus, and pushed the centre on by up to the whole reach.
+LIMBUS_SCLERA = 0.5
+LIMBUS_SIDE = 2
+LIMBUS_OPEN = 5
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     allowed = near & mask
     _, cy, peak = _fit_disc(signed, disc, allowed)
     cx, _, _ = _fit_disc(signed * below_lid, _disc(round(radius * ACROSS_SCALE)), allowed)
-    cx = _on_limbus(crop, mask, below_lid, cx, round(cy), _box(allowed)[1])
+    cx = _on_limbus(crop, mask, below_lid, cx, round(cy), _box(allowed)[1], iris_level + LIMBUS_SCLERA * contrast)
     # confident when the iris is much darker than the sclera and the core disc is mostly iris
     sharpness = peak / (disc.sum() * contrast)
     confidence = float(np.clip(contrast / FULL_CONTRAST, 0.0, 1.0) * np.clip(sharpness * 2.0, 0.0, 1.0))
@@ -106,21 +113,30 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
 
 
 def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float, row: int,
-               within: slice) -> float:
+               within: slice, sclera_level: float) -> float:
     """`cx` moved, by up to LIMBUS_REACH and not out of the columns `within`, to where the left and right arcs
-    of an iris-sized circle lie on the strongest dark-to-bright edges going outward: the limbus's edges do not
-    depend on how dark the iris's inside is, and one visible edge places an iris clipped by a corner."""
+    of an iris-sized circle lie on the strongest dark-to-bright edges going outward onto sclera (at least
+    `sclera_level` bright): the limbus's edges do not depend on how dark the iris's inside is, and one visible
+    edge places an iris clipped by a corner."""
     right, left = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
     # inside the opening shrunk by a pixel, so that the lids' own edges stay out
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
     gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3) * weight * inner
+    opened = cv2.morphologyEx(crop, cv2.MORPH_OPEN, np.ones((LIMBUS_OPEN, LIMBUS_OPEN), np.uint8))
+    sclera = opened >= sclera_level
+    onto_right = np.zeros_like(sclera)  # the sclera lies LIMBUS_SIDE pixels to the right (left) of the edge
+    onto_right[:, :-LIMBUS_SIDE] = sclera[:, LIMBUS_SIDE:]
+    onto_left = np.zeros_like(sclera)
+    onto_left[:, LIMBUS_SIDE:] = sclera[:, :-LIMBUS_SIDE]
     xs = np.arange(max(int(np.ceil(cx - LIMBUS_REACH)), within.start),
                    min(int(np.floor(cx + LIMBUS_REACH)), within.stop - 1) + 1)
     # summed over the rows as far either way, as the centre's height is no surer than that
     rows = slice(max(row - LIMBUS_REACH, 0), row + LIMBUS_REACH + 1)
     cols = slice(int(xs[0]), int(xs[-1]) + 1)
-    scores = (_correlate(np.maximum(gx, 0.0), right, rows, cols)
-              + _correlate(np.maximum(-gx, 0.0), left, rows, cols)).sum(axis=0)
+    scores = (_correlate(np.maximum(gx, 0.0) * onto_right, right, rows, cols)
+              + _correlate(np.maximum(-gx, 0.0) * onto_left, left, rows, cols)).sum(axis=0)
+    if not scores.max() > 0.0:  # no limbus in reach (argmax would pick the leftmost column): the fit stands
+        return cx
     best = int(np.argmax(scores))
     return float(xs[best] + _vertex(scores[best - 1:best + 2]) if 0 < best < len(xs) - 1 else xs[best])
 
