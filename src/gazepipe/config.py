@@ -21,7 +21,7 @@ class Settings:
     max_progressive_pixels: int = 640 * 480  # progressive JPEGs buffer the whole image: refused above this
     max_message_bytes: int = 4 * 1024 * 1024  # a larger message is answered message_too_large
     max_in_flight: int = 2  # frames per session inside workers at once
-    worker_depth: int = 2  # jobs a worker holds at once: the next waits in its socket while it tracks one
+    worker_depth: int = 1  # jobs a worker holds at once; with 2 the next waits in its socket while it tracks one
     stale_ms: float = 250.0  # a queued frame older than this is answered as stale, not tracked
     fresh_ms: float = 25.0  # under overload, frames younger than this are tracked first; 0: sessions in turn
     in_flight_timeout_ms: float = 2000.0  # a frame a worker holds longer than this is answered as stale

@@ -154,8 +154,8 @@ class Dispatcher:
             self._waiting.append(session)
 
     def _idle_worker(self) -> WorkerLink | None:
-        """The least busy worker with room for a job; a job queued behind another saves the worker a round
-        trip to the front between frames."""
+        """The least busy worker with room for a job (`worker_depth` jobs: with more than one, a job queued
+        behind another saves the worker a round trip to the front between frames)."""
         depth = max(1, self.settings.worker_depth)
         ready = [w for w in self.workers.values()
                  if not w.jobs or (len(w.jobs) < depth and not self._holds_slow_job(w))]
