@@ -52,7 +52,8 @@ PATCH_SPAN = getattr(eye_state, "PATCH_SPAN", 1.5)
 def attention_service() -> Iterator[Service]:
     # The sequences are played as fast as the service answers them, with the timestamps of a 5-30 FPS camera:
     # on a fast machine that is far above the default rate limit, which is not what these tests are about.
-    with Service(workers=2, max_fps=10_000) as running:
+    # Every frame is tracked, faceless ones too, as the tests check the signals frame by frame.
+    with Service(workers=2, max_fps=10_000, no_face_search_every_s=0) as running:
         yield running
 
 

@@ -111,6 +111,26 @@ def test_frame_without_a_face(service: Service, empty_jpeg: bytes) -> None:
     assert result.pupil_left_reason == "no_face"
 
 
+def test_an_empty_room_is_searched_a_few_times_a_second(service: Service, empty_jpeg: bytes,
+                                                       face_frames: list[FaceFrame]) -> None:
+    """After a second without a face, a session's frames are searched only every `no_face_search_every_s` (the
+    rest answered `dropped: "no_face"`, undecoded); a face that comes back is found within that, and once found
+    it is not answered lost again by a frame that was not searched."""
+    walls, faces = 30, 10
+    log = asyncio.run(stream(service.ws_url, [empty_jpeg] * walls + [face_frames[0].jpeg] * faces, fps=10.0,
+                             duration_s=(walls + faces) / 10.0, binary=True))
+    results = log.results
+    assert [r.timestamp for r in results] == log.sent, "every frame answered once, in order"
+    wall, face = results[:walls], results[walls:]
+    assert all(r.frame_processed and not r.face_found for r in wall[:10]), "the first second is searched"
+    paused = [r for r in wall if not r.frame_processed]
+    assert {r.dropped for r in paused} == {"no_face"} and len(paused) >= 10, [r.dropped for r in wall]
+    assert any(r.frame_processed for r in wall[15:]), "the search goes on"
+    found = next(n for n, r in enumerate(face) if r.face_found)
+    assert found <= 4, [(r.frame_processed, r.face_found) for r in face]
+    assert all(r.frame_processed and r.face_found for r in face[found:])
+
+
 def test_bad_input_gets_errors_and_the_connection_goes_on(service: Service, face_frames: list[FaceFrame]) -> None:
     good = face_frames[0].jpeg
     corrupt = good[:600] + bytes(1500) + good[2100:]

@@ -247,7 +247,7 @@ async def gaze_socket(websocket: WebSocket) -> None:
             front.release_client(client)
     await websocket.accept()
     settings = front.settings
-    session = Session(client, settings.max_outbox, settings.detect_every_s)
+    session = Session(client, settings.max_outbox, settings.detect_every_s, settings.no_face_search_every_s)
     front.sessions[session.id] = (session, websocket)
     front.per_client[client] += 1
     metrics.SESSIONS_TOTAL.inc()

@@ -32,6 +32,7 @@ class Settings:
     flood_hold_s: float = 4.0  # longest hold of a new handshake from an address just cut off for flooding
     max_outbox: int = 256  # answers waiting for a client that does not read; past this it is disconnected
     idle_timeout_s: float = 60.0
+    no_face_search_every_s: float = 0.25  # after a second without a face, the frame is searched this often; 0: always
     detect_every_s: float = 2.0  # while a face is followed, look this often for a larger face in the whole frame
     allowed_origins: str = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
     token: str = ""  # when set, clients must pass ?token=... to /ws/gaze

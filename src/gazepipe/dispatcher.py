@@ -84,6 +84,9 @@ class Dispatcher:
                 frame.ordinal, "no_workers", "no tracker worker is running; retry shortly", frame.binary,
                 frame.timestamp, frame.seq))
             return
+        if session.pauses_search(time.monotonic()):
+            self.drop(session, frame, "no_face")
+            return
         previous = session.queued
         session.queued = frame
         if previous is not None:

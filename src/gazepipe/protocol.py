@@ -19,7 +19,7 @@ BINARY_VERSION = 1
 #   u8 version (1) | u8 flags (0) | u16 header size in bytes (16) | u32 seq | f64 timestamp (ms)
 BINARY_HEADER = struct.Struct("<BBHId")
 
-DropReason = Literal["superseded", "stale", "overloaded", "rate_limited", "worker_lost", "shutdown"]
+DropReason = Literal["superseded", "stale", "overloaded", "rate_limited", "worker_lost", "shutdown", "no_face"]
 
 
 class FrameMessage(msgspec.Struct, tag_field="type", tag="frame"):

@@ -13,7 +13,14 @@ export const BINARY_VERSION = 1;
 /** Size of the binary header: u8 version | u8 flags | u16 header size | u32 seq | f64 timestamp (ms). */
 export const BINARY_HEADER_SIZE = 16;
 
-export type DropReason = "superseded" | "stale" | "overloaded" | "worker_lost" | "shutdown";
+export type DropReason =
+  | "superseded"
+  | "stale"
+  | "overloaded"
+  | "rate_limited"
+  | "worker_lost"
+  | "shutdown"
+  | "no_face";
 
 /** Head rotation in degrees: yaw (+ turned to the image's right), pitch (+ down), roll. */
 export interface HeadPose {
