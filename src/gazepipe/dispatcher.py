@@ -9,7 +9,7 @@ session served longest ago, and only when no frame is that fresh, the freshest. 
 their age, frames would wait about a round of all sessions (at 20 clients x 10 FPS on two cores, a median of
 54 ms); a frame passed over is soon superseded by its session's next one, which is fresh. The price is
 fairness: sessions whose frames arrive just before others' are served a little less often under overload
-(processed frames per client within about 20 % of the median, against 3 % in turn).
+(processed frames per client within about 25 % of the median at 20 x 10, against 3 % in turn).
 """
 
 from __future__ import annotations
