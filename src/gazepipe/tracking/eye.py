@@ -66,9 +66,14 @@ class Eye:
         cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)
         return mask.astype(bool)
 
-    def polygon_mask(self) -> np.ndarray:
-        """The eye opening in crop pixels that come from inside the frame."""
+    @cached_property
+    def _visible(self) -> np.ndarray:
         return self._opening & self.inside_frame
+
+    def polygon_mask(self) -> np.ndarray:
+        """The eye opening in crop pixels that come from inside the frame (computed once per eye: do not
+        modify it)."""
+        return self._visible
 
     def lids_at(self, x: float) -> tuple[float, float]:
         """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
@@ -91,8 +96,8 @@ class Eye:
     @property
     def visible_share(self) -> float:
         """The share of the eye opening that lies inside the frame."""
-        total = int(self._opening.sum())
-        return float(self.polygon_mask().sum() / total) if total else 0.0
+        total = np.count_nonzero(self._opening)  # several times cheaper than a bool array's sum()
+        return np.count_nonzero(self._visible) / total if total else 0.0
 
 
 def _within(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
