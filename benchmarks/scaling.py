@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import cv2
 import loadgen
 import numpy as np
 from loadgen import frames
@@ -50,6 +51,7 @@ def stages_alone(max_frames: int) -> dict[str, Any]:
     from gazepipe.tracking.tracker import GazeTracker
     from gazepipe.tracking.types import following
 
+    cv2.setNumThreads(1)  # one core, as each worker runs OpenCV (worker.py)
     tracker = GazeTracker(str(predictor_path()))
     faces = tracker._faces  # the tracker's own dlib models, timed step by step
     times: dict[str, list[float]] = {k: [] for k in ("decode", "landmarks", "landmarks_same_frame", "pupils",
