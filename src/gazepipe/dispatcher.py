@@ -193,9 +193,10 @@ class Dispatcher:
         if not ready or self.settings.fresh_ms <= 0:
             return ready[0] if ready else None
         fresh_since = now - self.settings.fresh_ms / 1000.0
-        in_turn = sorted(ready, key=lambda s: s.served_at)
-        return next((s for s in in_turn if s.queued is not None and s.queued.received >= fresh_since),
-                    max(ready, key=lambda s: s.queued.received if s.queued is not None else 0.0))
+        fresh = [s for s in ready if s.queued is not None and s.queued.received >= fresh_since]
+        if fresh:
+            return min(fresh, key=lambda s: s.served_at)
+        return max(ready, key=lambda s: s.queued.received if s.queued is not None else 0.0)
 
     def _start(self, session: Session, frame: Frame, worker: WorkerLink) -> None:
         slot = self.ring.acquire()

@@ -67,13 +67,10 @@ class Eye:
         return mask.astype(bool)
 
     @cached_property
-    def _visible(self) -> np.ndarray:
-        return self._opening & self.inside_frame
-
     def polygon_mask(self) -> np.ndarray:
         """The eye opening in crop pixels that come from inside the frame (computed once per eye: do not
         modify it)."""
-        return self._visible
+        return self._opening & self.inside_frame
 
     def lids_at(self, x: float) -> tuple[float, float]:
         """The upper and lower lid heights (crop y) at crop abscissa x, along the contour polylines."""
@@ -97,7 +94,7 @@ class Eye:
     def visible_share(self) -> float:
         """The share of the eye opening that lies inside the frame."""
         total = np.count_nonzero(self._opening)  # several times cheaper than a bool array's sum()
-        return np.count_nonzero(self._visible) / total if total else 0.0
+        return np.count_nonzero(self.polygon_mask) / total if total else 0.0
 
 
 def _within(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -73,7 +73,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     its sclera, this frame's own level is used."""
     if eye.visible_share < MIN_VISIBLE:
         return Pupil(None, 0.0, "eye_outside_frame", None)
-    mask = eye.polygon_mask()
+    mask = eye.polygon_mask
     if np.count_nonzero(mask) < 10:
         return Pupil(None, 0.0, "eye_closed", None)
     crop = eye.crop.astype(np.float32)
