@@ -1,0 +1,298 @@
+"""Where a followed face's time goes, stage by stage, for this code beside an earlier commit's, timed interleaved
+in one process on the same frames; and a check that both give the same outputs.
+
+    .venv/bin/python benchmarks/stages.py [--against ef9bfbc] [--repeats 3] [--check] [--json]
+
+The earlier commit's `gazepipe.tracking` is taken from git (`git archive`) into a temporary folder as the package
+`gazepipe_<commit>`, so that both run side by side; both trackers share one loaded dlib model (the landmark fit
+reads 100 MB of trees: two copies would compete for the cache). Frames: the benchmarks' sequences (the real clip
+and the faces-wild faces drifting at webcam framing), decoded as the workers decode them, each stream followed
+from frame to frame by this code. A frame counts as "followed" when the face was taken from the previous frame's
+box without a detector (the case that costs only the landmark fit and what this script times).
+
+Stages are timed by wrapping the functions `tracker.track` calls (so the code measured is the tracker's own, in
+its own order); `rest` is `track` minus the stages (the ratios, mapping the pupils to the frame, the output
+struct). One OpenCV thread, as the workers run.
+
+`--check` compares, for every frame of every stream, every field of the two trackers' outputs (each stream
+followed by each tracker from its own previous output), and every pupil search on the followed faces' eyes with
+the session threshold absent, the previous frame's, and far off, and with the eye moved partly out of the frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import cv2
+import loadgen
+import msgspec
+import numpy as np
+from loadgen import frames
+
+from gazepipe import testdata
+from gazepipe.jpeg import decode_into, plan_decode
+from gazepipe.model import predictor_path
+from gazepipe.supervisor import on_huge_pages
+
+STAGES = ("fit", "to_numpy", "box_thumbnail", "confirm", "eye_crops", "eye_state", "pupils", "head_pose", "rest")
+# The stages item 2 of issue 13 is about: everything a followed face costs besides the fit and the pupils.
+OTHER = ("to_numpy", "box_thumbnail", "confirm", "eye_crops", "eye_state", "head_pose", "rest")
+
+
+def load_tracking(commit: str) -> ModuleType:
+    """`gazepipe.tracking` as it was at `commit`, importable beside this one as `gazepipe_<commit>.tracking`."""
+    package = f"gazepipe_{commit}"
+    archive = subprocess.run(["git", "archive", commit, "src/gazepipe/tracking"], cwd=testdata.REPO_ROOT,
+                             check=True, capture_output=True).stdout
+    root = Path(tempfile.mkdtemp(prefix="stages-"))
+    (root / package / "tracking").mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            target = root / package / "tracking" / Path(member.name).name
+            if target.suffix == ".py":
+                data = data.replace(b"gazepipe.tracking", f"{package}.tracking".encode())
+            target.write_bytes(data)
+    sys.path.insert(0, str(root))
+    return importlib.import_module(f"{package}.tracking.tracker")
+
+
+def tracking_now() -> ModuleType:
+    return importlib.import_module("gazepipe.tracking.tracker")
+
+
+@dataclass
+class Stream:
+    """One sequence decoded to grey."""
+
+    name: str
+    greys: list[np.ndarray]
+
+
+def streams(max_frames: int) -> list[Stream]:
+    out = []
+    for sequence in frames.sequences():
+        greys = []
+        for jpeg in sequence.jpegs[:max_frames]:
+            plan = plan_decode(jpeg, 4096, 1 << 22)
+            grey = np.empty((plan.decoded_height, plan.decoded_width), np.uint8)
+            decode_into(jpeg, plan, grey)
+            greys.append(grey)
+        out.append(Stream(sequence.name, greys))
+    return out
+
+
+def _fields(out: msgspec.Struct) -> dict[str, Any]:
+    return msgspec.structs.asdict(out)
+
+
+@dataclass
+class Followed:
+    """A frame whose face the tracker followed from the previous frame's box, and the hints that did it."""
+
+    grey: np.ndarray
+    hints: Any  # the version's own TrackHints
+    landmarks: np.ndarray
+    thresholds: tuple[float | None, float | None]
+
+
+def followed_frames(module: ModuleType, tracker: Any, all_streams: list[Stream]) -> list[Followed]:
+    types = importlib.import_module(module.__name__.replace(".tracker", ".types"))
+    chosen = []
+    for stream in all_streams:
+        previous = None
+        for grey in stream.greys:
+            hints = types.following(previous)
+            out = tracker.track(grey, hints)
+            if out.face_found and not out.detector_ran and hints.face_box is not None and out.unconfirmed > 0:
+                chosen.append(Followed(grey, hints, np.asarray(out.landmarks), out.threshold_observed))
+            previous = out
+    return chosen
+
+
+@dataclass
+class Timer:
+    """Wraps callables so that each call's time adds to its stage's total for the current frame."""
+
+    totals: dict[str, float] = field(default_factory=dict)
+
+    def wrap(self, stage: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.totals[stage] = self.totals.get(stage, 0.0) + time.perf_counter() - started
+        return timed
+
+
+@contextmanager
+def instrumented(module: ModuleType, tracker: Any, timer: Timer) -> Iterator[None]:
+    """The tracker's stages wrapped by `timer` (restored on exit)."""
+    names = {"Eye": "eye_crops", "locate": "pupils", "head_pose": "head_pose", "thumbnail": "box_thumbnail",
+             "box_from_landmarks": "box_thumbnail", "similarity": "confirm", "shift": "confirm"}
+    saved = {name: getattr(module, name) for name in names}
+    saved_state = module.eye_state
+    faces = tracker._faces
+    predictor, landmarks = faces._predictor, faces.landmarks
+    for name, stage in names.items():
+        setattr(module, name, timer.wrap(stage, saved[name]))
+    module.eye_state = SimpleNamespace(closed_scores=timer.wrap("eye_state", saved_state.closed_scores),
+                                       openness=timer.wrap("eye_state", saved_state.openness))
+    faces._predictor = timer.wrap("fit", predictor)
+    faces.landmarks = timer.wrap("landmarks", landmarks)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+        module.eye_state = saved_state
+        faces._predictor = predictor
+        del faces.landmarks
+
+
+def stage_ms(module: ModuleType, tracker: Any, frame: Followed) -> dict[str, float]:
+    timer = Timer()
+    with instrumented(module, tracker, timer):
+        started = time.perf_counter()
+        tracker.track(frame.grey, frame.hints)
+        total = time.perf_counter() - started
+    t = timer.totals
+    t["to_numpy"] = t.pop("landmarks") - t["fit"]
+    t["rest"] = total - sum(t.values())
+    return {k: v * 1000.0 for k, v in t.items()}
+
+
+def track_ms(tracker: Any, frame: Followed) -> float:
+    started = time.perf_counter()
+    tracker.track(frame.grey, frame.hints)
+    return (time.perf_counter() - started) * 1000.0
+
+
+def timings(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], repeats: int) -> dict[str, Any]:
+    """Per version, stage medians over every followed frame and repeat, and `track` alone; versions in turn on
+    each frame, the order swapped every repeat."""
+    samples: dict[str, dict[str, list[float]]] = {v: {s: [] for s in (*STAGES, "track")} for v in versions}
+    names = list(versions)
+    count = len(next(iter(versions.values()))[2])
+    for repeat in range(repeats):
+        for i in range(count):
+            for name in (names if (repeat + i) % 2 == 0 else names[::-1]):
+                module, tracker, chosen = versions[name]
+                for stage, ms in stage_ms(module, tracker, chosen[i]).items():
+                    samples[name][stage].append(ms)
+                samples[name]["track"].append(track_ms(tracker, chosen[i]))
+    result: dict[str, Any] = {}
+    for name, by_stage in samples.items():
+        medians = {s: round(statistics.median(v), 4) for s, v in by_stage.items() if v}
+        # the sum of the other stages, frame by frame (a median of sums, not a sum of medians)
+        other = [sum(by_stage[s][k] for s in OTHER) for k in range(len(by_stage["fit"]))]
+        medians["other_total"] = round(statistics.median(other), 4)
+        medians["track_minus_fit"] = round(statistics.median(
+            [by_stage["track"][k] - by_stage["fit"][k] for k in range(len(other))]), 4)
+        result[name] = medians
+    return result
+
+
+def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_streams: list[Stream]) -> dict[str, int]:
+    """Counts of outputs compared and of those that differ in any field (bit for bit), between the two versions:
+    every frame of every stream, each version following the stream from its own previous output; then every
+    pupil search on the followed faces' eyes, with the session threshold absent, the frame's own and 40 grey
+    levels off, and with the eye shifted so that its outer corner lies 4 px beyond the frame's edge."""
+    (old_module, old_tracker, _), (new_module, new_tracker, chosen) = versions.values()
+    old_types, new_types = (importlib.import_module(m.__name__.replace(".tracker", ".types"))
+                            for m in (old_module, new_module))
+    counts = {"frames": 0, "frames_differing": 0, "eyes": 0, "eyes_differing": 0, "eyes_located": 0}
+    for stream in all_streams:
+        old_previous = new_previous = None
+        for grey in stream.greys:
+            old_out = old_tracker.track(grey, old_types.following(old_previous))
+            new_out = new_tracker.track(grey, new_types.following(new_previous))
+            counts["frames"] += 1
+            if _fields(old_out) != _fields(new_out):
+                counts["frames_differing"] += 1
+                print(f"  differs: {stream.name} frame {counts['frames']}: "
+                      + ", ".join(k for k, v in _fields(old_out).items() if _fields(new_out)[k] != v))
+            old_previous, new_previous = old_out, new_out
+    old_pupil, new_pupil = (importlib.import_module(m.__name__.replace(".tracker", ".pupil"))
+                            for m in (old_module, new_module))
+    for frame in chosen:
+        for points in (frame.landmarks[36:42], frame.landmarks[42:48]):
+            for shift in (np.zeros(2), np.array([-points[:, 0].min() - 4.0, 0.0]),
+                          np.array([frame.grey.shape[1] + 3.0 - points[:, 0].max(), 0.0])):
+                moved = points + shift
+                observed = new_pupil.locate(new_module.Eye(frame.grey, moved), None).threshold
+                for threshold in (None, observed, None if observed is None else observed + 40.0):
+                    old = old_pupil.locate(old_module.Eye(frame.grey, moved), threshold)
+                    new = new_pupil.locate(new_module.Eye(frame.grey, moved), threshold)
+                    counts["eyes"] += 1
+                    counts["eyes_located"] += new.centre is not None
+                    if (old.centre, old.confidence, old.reason, old.threshold) != (
+                            new.centre, new.confidence, new.reason, new.threshold):
+                        counts["eyes_differing"] += 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    on_huge_pages()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--against", default="ef9bfbc", help="the earlier commit to compare with")
+    parser.add_argument("--frames", type=int, default=300, help="frames per sequence at most")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check", action="store_true", help="compare the outputs instead of timing")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+
+    old_module, new_module = load_tracking(args.against), tracking_now()
+    new_tracker = new_module.GazeTracker(predictor_path())
+    old_tracker = old_module.GazeTracker.__new__(old_module.GazeTracker)
+    old_tracker._faces = old_module.FaceFinder.__new__(old_module.FaceFinder)
+    old_tracker._faces._detector, old_tracker._faces._predictor = (new_tracker._faces._detector,
+                                                                   new_tracker._faces._predictor)
+    all_streams = streams(args.frames)
+    chosen_new = followed_frames(new_module, new_tracker, all_streams)
+    old_types = importlib.import_module(old_module.__name__.replace(".tracker", ".types"))
+    chosen_old = [Followed(f.grey, old_types.TrackHints(**msgspec.structs.asdict(f.hints)), f.landmarks,
+                           f.thresholds) for f in chosen_new]
+    versions = {args.against: (old_module, old_tracker, chosen_old), "this": (new_module, new_tracker, chosen_new)}
+    if args.check:
+        counts = check(versions, all_streams)
+        print(f"outputs of {args.against} and this code, bit for bit: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return 1 if counts["frames_differing"] or counts["eyes_differing"] else 0
+    result = timings(versions, args.repeats)
+
+    print(f"followed faces: {len(chosen_new)} frames x {args.repeats} repeats, medians in ms, one OpenCV thread, "
+          f"{args.against} and this code in turn on each frame")
+    print(f"  {'stage':<16} {args.against:>9} {'this':>9} {'ratio':>7}")
+    for stage in (*STAGES, "other_total", "track", "track_minus_fit"):
+        a, b = result[args.against][stage], result["this"][stage]
+        print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
+    machine = loadgen.machine()
+    print(f"commit {machine['commit']}, {machine['date']}, {machine['cpus']} cores, load {machine['load_avg_1m']}")
+    if args.json:
+        print(json.dumps({"benchmark": "stages", **machine, "frames": len(chosen_new), "repeats": args.repeats,
+                          "median_ms": result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
