@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 import cv2
+import dlib
 import numpy as np
 import pytest
 
 from gazepipe import testdata
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
-from gazepipe.tracking.face import CONFIRM_EVERY
+from gazepipe.tracking.eye import LEFT_POINTS, Eye
+from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
@@ -50,6 +52,35 @@ def test_pupils_inside_each_eye_on_clean_frontal_faces(tracker: GazeTracker) -> 
         assert error.max() <= 0.10 * 62, face.file
         assert 0.0 < out.pupil_left_confidence <= 1.0 and out.pupil_left_reason is None
         assert out.head_pose is not None and all(abs(a) < 45 for a in out.head_pose)
+
+
+def test_landmarks_read_in_one_call_are_dlibs_points() -> None:
+    faces = FaceFinder(predictor_path())
+    for face in testdata.clean_wild_faces()[:CLEAN_FACES]:
+        grey = testdata.face_frame(face)
+        box = faces.detect(grey)
+        assert box is not None, face.file
+        x, y, w, h = box
+        parts = faces._predictor(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1)).parts()
+        one_by_one = np.array([(p.x, p.y) for p in parts], dtype=np.float64)
+        assert np.array_equal(parts_array(parts), one_by_one) and one_by_one.shape == (68, 2)
+    negative = dlib.points([dlib.point(-3, 12), dlib.point(640, -1)])
+    assert parts_array(negative).tolist() == [[-3.0, 12.0], [640.0, -1.0]]
+
+
+def test_an_eye_near_the_border_masks_exactly_its_pixels_from_outside_the_frame(tracker: GazeTracker) -> None:
+    grey = testdata.face_frame(testdata.clean_wild_faces()[0])
+    out = tracker.track(grey)
+    assert out.landmarks is not None
+    points = np.array(out.landmarks)[LEFT_POINTS]
+    for shift in (0.0, 4.0 - points[:, 0].min(), -points[:, 0].min(), -2.0 - points[:, 0].min()):
+        eye = Eye(grey, points + np.array([shift, 0.0]))
+        h, w = eye.crop.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        frame = eye.map_to_frame(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
+        inside = ((frame[:, 0] >= 0) & (frame[:, 0] <= 639) & (frame[:, 1] >= 0) & (frame[:, 1] <= 479)).reshape(h, w)
+        assert np.array_equal(eye.polygon_mask, eye._opening & inside)
+        assert (eye.inside_frame is None) == bool(inside.all())
 
 
 def test_the_largest_face_is_chosen(tracker: GazeTracker) -> None:

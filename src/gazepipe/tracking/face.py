@@ -3,6 +3,7 @@ and its 68 landmarks."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -92,7 +93,7 @@ class FaceFinder:
         """The 68 points (x, y) as a (68, 2) float array, fitted inside `box`."""
         x, y, w, h = box
         shape = self._predictor(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1))
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        return parts_array(shape.parts())
 
     def follow(self, grey: np.ndarray, box: Box) -> Box | None:
         """The face near the previous frame's box, or None when it is no longer there.
@@ -119,6 +120,16 @@ class FaceFinder:
         best = max(rects, key=lambda r: r.width() * r.height())
         return (round(left + best.left() / scale), round(top + best.top() / scale),
                 round(best.width() / scale), round(best.height() / scale))
+
+
+_NO_PARENTHESES = str.maketrans("", "", "()")
+
+
+def parts_array(parts: dlib.points) -> np.ndarray:
+    """dlib's points as a (N, 2) float array. The binding hands them out one pybind11 object at a time (two
+    attribute reads each, about 0.1 ms for 68 points); its repr, `points[(x, y), ...]` of integers, lists them
+    all in one call, and the json module parses that several times faster."""
+    return np.array(json.loads(repr(parts)[6:].translate(_NO_PARENTHESES)), dtype=np.float64).reshape(-1, 2)
 
 
 def box_from_landmarks(landmarks: np.ndarray) -> Box:

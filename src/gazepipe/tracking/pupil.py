@@ -166,8 +166,8 @@ def _limbus_arcs(radius: float) -> tuple[np.ndarray, np.ndarray]:
 def _below_upper_lid(eye: Eye) -> np.ndarray:
     """Per crop pixel, the weight of its darkness: 0 at and above the upper lid, rising to 1 at LID_SHADOW of
     the way down to the lower lid."""
-    h, w = eye.crop.shape
-    upper, lower = eye.lid_lines(np.arange(w, dtype=np.float64))
+    h = eye.crop.shape[0]
+    upper, lower = eye.lid_columns
     depth = LID_SHADOW * np.maximum(lower - upper, 1e-6)
     share = np.arange(h, dtype=np.float64)[:, None] - upper
     share /= depth

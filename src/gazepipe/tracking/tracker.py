@@ -64,7 +64,7 @@ class GazeTracker:
             face_patch=face.patch,
             unconfirmed=face.unconfirmed,
             detector_ran=face.detector_ran,
-            landmarks=[_point(p) for p in landmarks],
+            landmarks=list(map(tuple, landmarks.tolist())),  # the same floats as float(p[0]), float(p[1])
             pupil_left=frame_points[0],
             pupil_right=frame_points[1],
             pupil_left_confidence=pupils[0].confidence,
@@ -138,4 +138,7 @@ def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, f
         vertical.append((y - upper) / max(lower - upper, 1.0))  # crop pixels: 1/40 of the corner span
     if not horizontal:
         return None, None
-    return float(np.clip(np.mean(horizontal), 0.0, 1.0)), float(np.clip(np.mean(vertical), 0.0, 1.0))
+    # np.mean's sum then division, and np.clip, in plain Python on one or two floats: the same values
+    count = len(horizontal)
+    return (min(max(float(sum(horizontal)) / count, 0.0), 1.0),
+            min(max(float(sum(vertical)) / count, 0.0), 1.0))
