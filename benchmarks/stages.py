@@ -222,7 +222,7 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
     (old_module, old_tracker, _), (new_module, new_tracker, chosen) = versions.values()
     old_types, new_types = (importlib.import_module(m.__name__.replace(".tracker", ".types"))
                             for m in (old_module, new_module))
-    counts = {"frames": 0, "frames_differing": 0, "eyes": 0, "eyes_differing": 0, "eyes_located": 0}
+    counts = {"frames": 0, "frames_differing": 0, "eyes": 0, "eyes_differing": 0}
     for stream in all_streams:
         old_previous = new_previous = None
         for grey in stream.greys:
@@ -246,7 +246,8 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
                     old = old_pupil.locate(old_module.Eye(frame.grey, moved), threshold)
                     new = new_pupil.locate(new_module.Eye(frame.grey, moved), threshold)
                     counts["eyes"] += 1
-                    counts["eyes_located"] += new.centre is not None
+                    reason = f"eyes_{new.reason or 'located'}"
+                    counts[reason] = counts.get(reason, 0) + 1
                     if (old.centre, old.confidence, old.reason, old.threshold) != (
                             new.centre, new.confidence, new.reason, new.threshold):
                         counts["eyes_differing"] += 1

@@ -102,9 +102,15 @@ class Eye:
 
     def lid_lines(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The upper and lower lid heights (crop y) at each crop abscissa of `xs`."""
-        upper = self.crop_points[[0, 1, 2, 3]]
+        upper_x, upper_y, lower_x, lower_y = self._lids
+        return np.interp(xs, upper_x, upper_y), np.interp(xs, lower_x, lower_y)
+
+    @cached_property
+    def _lids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The upper and lower lid polylines' x and y, corner to corner (taken once per eye)."""
+        upper = self.crop_points[:4]
         lower = self.crop_points[[0, 5, 4, 3]]
-        return np.interp(xs, upper[:, 0], upper[:, 1]), np.interp(xs, lower[:, 0], lower[:, 1])
+        return upper[:, 0], upper[:, 1], lower[:, 0], lower[:, 1]
 
     @cached_property
     def aspect_ratio(self) -> float:

@@ -4,6 +4,7 @@ and its 68 landmarks."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -135,8 +136,10 @@ def parts_array(parts: dlib.points) -> np.ndarray:
 def box_from_landmarks(landmarks: np.ndarray) -> Box:
     """The box the detector would draw around a face with these 68 points: where the next frame's face is
     followed, without running the detector."""
-    centre = landmarks.mean(axis=0)
-    radius = float(np.sqrt(((landmarks - centre) ** 2).sum(axis=1).mean()))
+    # np.mean's own sum and division without its Python wrapper (the same values, a few microseconds less)
+    count = len(landmarks)
+    centre = np.add.reduce(landmarks, axis=0) / count
+    radius = math.sqrt(np.add.reduce(((landmarks - centre) ** 2).sum(axis=1)) / count)
     size = BOX_SIZE * radius
     x, y = centre[0] + BOX_OFFSET[0] * radius - size / 2, centre[1] + BOX_OFFSET[1] * radius - size / 2
     return (round(x), round(y), round(size), round(size))
@@ -166,7 +169,9 @@ def similarity(a: bytes, b: bytes) -> float:
     if len(a) != THUMBNAIL * THUMBNAIL or len(b) != len(a):
         return 0.0
     u, v = (np.frombuffer(t, np.uint8).astype(np.float32) for t in (a, b))
-    u -= u.mean()
-    v -= v.mean()
-    norm = float(np.linalg.norm(u) * np.linalg.norm(v))
+    # what mean() and linalg.norm() compute for a float32 vector (a float32 sum divided by the count; the square
+    # root of the vector's dot product with itself), without their Python wrappers
+    u -= np.add.reduce(u) / u.size
+    v -= np.add.reduce(v) / v.size
+    norm = float(np.sqrt(u @ u) * np.sqrt(v @ v))
     return float(u @ v) / norm if norm > 0 else 0.0
