@@ -1,7 +1,8 @@
 """Where a followed face's time goes, stage by stage, for this code beside an earlier commit's, timed interleaved
 in one process on the same frames; and a check that both give the same outputs.
 
-    .venv/bin/python benchmarks/stages.py [--against ef9bfbc] [--repeats 3] [--check] [--json]
+    .venv/bin/python benchmarks/stages.py [--against ef9bfbc] [--repeats 3] [--frames 300] [--json]
+    .venv/bin/python benchmarks/stages.py --check [--against ef9bfbc]   # exit status 1 if any output differs
 
 The earlier commit's `gazepipe.tracking` is taken from git (`git archive`) into a temporary folder as the package
 `gazepipe_<commit>`, so that both run side by side; both trackers share one loaded dlib model (the landmark fit
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -57,7 +59,7 @@ OTHER = ("to_numpy", "box_thumbnail", "confirm", "eye_crops", "eye_state", "head
 
 def load_tracking(commit: str) -> ModuleType:
     """`gazepipe.tracking` as it was at `commit`, importable beside this one as `gazepipe_<commit>.tracking`."""
-    package = f"gazepipe_{commit}"
+    package = "gazepipe_" + re.sub(r"\W", "_", commit)
     archive = subprocess.run(["git", "archive", commit, "src/gazepipe/tracking"], cwd=testdata.REPO_ROOT,
                              check=True, capture_output=True).stdout
     root = Path(tempfile.mkdtemp(prefix="stages-"))
@@ -281,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = check(versions, all_streams)
         print(f"outputs of {args.against} and this code, bit for bit: "
               + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if args.json:
+            print(json.dumps({"benchmark": "stages_check", "against": args.against, **counts}))
         return 1 if counts["frames_differing"] or counts["eyes_differing"] else 0
     result = timings(versions, args.repeats)
 
@@ -293,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = loadgen.machine()
     print(f"commit {machine['commit']}, {machine['date']}, {machine['cpus']} cores, load {machine['load_avg_1m']}")
     if args.json:
-        print(json.dumps({"benchmark": "stages", **machine, "frames": len(chosen_new), "repeats": args.repeats,
-                          "median_ms": result}))
+        print(json.dumps({"benchmark": "stages", "against": args.against, **machine, "frames": len(chosen_new),
+                          "repeats": args.repeats, "median_ms": result}))
     return 0
 
 

@@ -75,3 +75,17 @@ def test_scaling_smoke() -> None:
     assert isinstance(alone, dict)
     assert {"decode", "landmarks", "pupils", "tracker_with_decode"} <= set(alone["stage_median_ms"])
     assert {"floor_ms", "floor_min_ms", "stage_min_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
+
+
+def test_stages_smoke() -> None:
+    """Against HEAD, the per-stage table has every stage for both versions, and the check finds the tracker
+    deterministic (the committed code against itself: any difference is the harness's or a nondeterminism)."""
+    result = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--repeats", "1")
+    assert result["frames"] > 0 and set(result["median_ms"]) == {"HEAD", "this"}
+    for medians in result["median_ms"].values():
+        assert {"fit", "to_numpy", "eye_crops", "eye_state", "pupils", "head_pose", "rest", "other_total",
+                "track"} <= set(medians)
+        assert medians["track"] > medians["fit"] > 0
+    check = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--check")
+    assert check["frames"] > 0 and check["eyes"] > 0
+    assert check["frames_differing"] == 0 and check["eyes_differing"] == 0
