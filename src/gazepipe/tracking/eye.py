@@ -116,7 +116,9 @@ class Eye:
     def aspect_ratio(self) -> float:
         """The landmark eye aspect ratio: mean lid distance over the corner span (open: about 0.25-0.35)."""
         p = self.points
-        lids = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+        upper, lower = p[1] - p[5], p[2] - p[4]
+        # what np.linalg.norm computes for a vector, without its Python wrapper
+        lids = np.sqrt(upper.dot(upper)) + np.sqrt(lower.dot(lower))
         return float(lids / (2.0 * max(self.span, 1e-6)))
 
     @property
