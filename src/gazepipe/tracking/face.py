@@ -128,8 +128,8 @@ _NO_PARENTHESES = str.maketrans("", "", "()")
 
 def parts_array(parts: dlib.points) -> np.ndarray:
     """dlib's points as a (N, 2) float array. The binding hands them out one pybind11 object at a time (two
-    attribute reads each, about 0.1 ms for 68 points); its repr, `points[(x, y), ...]` of integers, lists them
-    all in one call, and the json module parses that several times faster."""
+    attribute reads each); its repr, `points[(x, y), ...]` of integers, lists them all in one call, and the json
+    module parses that: about half the time for 68 points (benchmarks/stages.py)."""
     return np.array(json.loads(repr(parts)[6:].translate(_NO_PARENTHESES)), dtype=np.float64).reshape(-1, 2)
 
 
