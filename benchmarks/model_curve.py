@@ -60,6 +60,9 @@ class Candidate:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), help="STAGESxTREES, full first")
+    parser.add_argument("--extra", type=Path, nargs="*", default=[], help="other model files, as candidates")
+    parser.add_argument("--split", choices=("tune", "test", "all"), default="all",
+                        help="faces-helen-afw faces by photo (models/refit.py fits on the tune side)")
     parser.add_argument("--faces", type=int, help="only the first N faces of faces-helen-afw")
     parser.add_argument("--wild", type=int, help="only the first N faces of the tune half for the pupils")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -67,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
 
     with tempfile.TemporaryDirectory() as folder:
-        candidates = make_candidates(args.candidates, Path(folder))
+        candidates = make_candidates(args.candidates, Path(folder)) + [
+            Candidate(p.stem.rsplit("_", 2)[-2] + "*", p, p.stat().st_size / 1e6, dlib.shape_predictor(str(p)))
+            for p in args.extra]
         report: dict[str, dict[str, float | int | None]] = {c.name: {"MB": c.megabytes} for c in candidates}
-        faces = helen_afw_frames(args.faces)
+        faces = helen_afw_frames(args.split, args.faces)
         print(f"{len(faces)} faces of faces-helen-afw with a detected face", file=sys.stderr)
         for name, row in landmarks(candidates, faces).items():
             report[name].update(row)
@@ -111,12 +116,14 @@ class Face:
     truth: np.ndarray  # (68, 2) human points in the frame
 
 
-def helen_afw_frames(limit: int | None) -> list[Face]:
-    """The faces as webcam frames (62 px between the human eye centres, JPEG as the workers get it), each
-    with dlib's detector box; faces the detector misses, or finds elsewhere, are left out."""
+def helen_afw_frames(split: str, limit: int | None) -> list[Face]:
+    """The faces of `split` as webcam frames (62 px between the human eye centres, JPEG as the workers get it),
+    each with dlib's detector box; faces the detector misses, or finds elsewhere, are left out."""
     finder = FaceFinder(full_model_path())
     faces = []
     for face in testdata.helen_afw_faces()[:limit]:
+        if split != "all" and testdata.helen_afw_side(face) != split:
+            continue
         centres = np.array([face.points[36:42].mean(axis=0), face.points[42:48].mean(axis=0)])
         transform = testdata.frame_transform(centres[0], centres[1], SIZE)
         grey = webcam_grey(read_colour(face.file), transform)
