@@ -209,6 +209,21 @@ def annotated_faces() -> tuple[AnnotatedFace, ...]:
     return tuple(faces)
 
 
+@cache
+def helen_afw_faces() -> tuple[AnnotatedFace, ...]:
+    """Every face of `faces-helen-afw` with its human 300-W 68 points (`pts68`, crop pixels)."""
+    folder = data_root() / "faces-helen-afw"
+    entries = json.loads((folder / "reference_mediapipe.json").read_text())
+    return tuple(AnnotatedFace(folder / entry["file"], np.asarray(face["pts68"], dtype=np.float64))
+                 for entry in entries for face in entry["faces"])
+
+
+def helen_afw_side(face: AnnotatedFace) -> str:
+    """"tune" or "test" for a `faces-helen-afw` face by its photo (`helen/232194_1.jpg`: `232194`), so that the
+    faces of one photo stay on one side (`patch_split`: a third of the photos on the test side)."""
+    return patch_split(face.file.stem.rsplit("_", 1)[0])
+
+
 def patch_split(source: str) -> str:
     """"tune" or "test" for an eye patch's source image (CEW: `<source>_face_<n>_<L|R>.jpg`), by a stable
     hash, so that both eyes of a face, and all faces of a photo, fall on one side."""
