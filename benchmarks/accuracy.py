@@ -3,13 +3,18 @@ GazeTracking's method (`--baseline`).
 
     .venv/bin/python benchmarks/accuracy.py --faces ../shared/data/faces-wild --faces ../shared/data/faces \\
         --eyes ../shared/data/cew-eyes --baseline [--json]
+    .venv/bin/python benchmarks/accuracy.py --faces ../shared/data/faces-helen-afw \\
+        --columbia ../shared/data/columbia-eyes --sizes 62 45 [--set helen helen_moved helen_vertical]
 
 Each face becomes a 640x480 webcam-like frame (inter-iris distance 62 px, also 45 and 90 px; eyes' midpoint at
 the horizontal centre and 42 % of the height), encoded as JPEG quality 80 and decoded to grey as the workers
 do. Our tracker gets a fresh ThresholdCalibration per frame and sees the frame CALIBRATION_FRAMES times (the
 box and thresholds of each pass are the next pass's hints, as in a session); the baseline sees it 20 times so
 that its calibration completes. Parameters were tuned on the `tune` half of a split of `faces-wild` by source
-person; the table reports the other half (`--split test`, the default)."""
+person; the table reports the other half (`--split test`, the default). `faces-helen-afw` has its own split by
+photo (`testdata.helen_afw_split`) and adds per-category figures (`categories.py`), open eyes answered closed,
+the vertical ratio against the human lids and irises moved up and down; `--columbia` runs the pupil stage on
+real eyes with a known gaze (`columbia.py`)."""
 
 from __future__ import annotations
 
