@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -215,6 +216,24 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
     return result
 
 
+_forked_tracker: GazeTracker | None = None  # the parent's tracker, inherited by the forked workers of `track_all`
+
+
+def track_all(tracker: GazeTracker, frames: Iterable[Frame], jobs: int) -> list[Result]:
+    """`run_ours` over `frames`, in order; with `jobs` > 1 in forked workers that share the parent's model."""
+    if jobs <= 1:
+        return [run_ours(tracker, f) for f in frames]
+    global _forked_tracker
+    _forked_tracker = tracker
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return list(pool.imap(_run_forked, frames, chunksize=4))
+
+
+def _run_forked(frame: Frame) -> Result:
+    assert _forked_tracker is not None
+    return run_ours(_forked_tracker, frame)
+
+
 def run_baseline(baseline: GazeTrackingBaseline, frame: Frame) -> Result:
     # the face step is deterministic, so the 20 identical frames share one detection
     landmarks = baseline.landmarks(frame.grey)
@@ -398,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
     parser.add_argument("--set", choices=SETS, nargs="+", dest="sets",
                         help="only these face sets (default: every set of the folders given)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="track face sets in this many forked processes (the results do not change)")
     parser.add_argument("--limit", type=int,
                         help="only the first N faces of each set, N patches per eye folder, N Columbia people")
     args = parser.parse_args(argv)
@@ -426,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for size in args.sizes:
                 key = f"{name}_{size:g}"
-                results = [run_ours(tracker, f) for f in frames_of(size)]
+                results = track_all(tracker, frames_of(size), args.jobs)
                 report["faces"][key] = summarise(results, with_slope)
                 if results and results[0].categories is not None:
                     report["categories"][key] = by_category(results, with_slope)
