@@ -28,6 +28,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src workers tests benchmarks fuzz deploy
 	$(VENV)/bin/mypy
 
+# Accuracy on the shared real data (docs/accuracy.md), the held-out halves: faces-wild and faces/ against GazeTracking's
+# method, CEW eye state, then faces-helen-afw (62 and 45 px; vertical moves at 62 px) and the Columbia eyes.
+DATA ?= ../shared/data
+bench-accuracy: $(STAMP)
+	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-wild --faces $(DATA)/faces --eyes $(DATA)/cew-eyes --baseline
+	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-helen-afw --columbia $(DATA)/columbia-eyes --sizes 62 45 \
+		--set helen helen_moved
+	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-helen-afw --sizes 62 --set helen_vertical
+
 # Speed benchmarks (docs/performance.md): each starts the service as `make run` does, on a free loopback port.
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency.py --clients 20 --fps 10 --duration 10 --mode binary

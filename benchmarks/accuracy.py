@@ -3,32 +3,41 @@ GazeTracking's method (`--baseline`).
 
     .venv/bin/python benchmarks/accuracy.py --faces ../shared/data/faces-wild --faces ../shared/data/faces \\
         --eyes ../shared/data/cew-eyes --baseline [--json]
+    .venv/bin/python benchmarks/accuracy.py --faces ../shared/data/faces-helen-afw \\
+        --columbia ../shared/data/columbia-eyes --sizes 62 45 [--set helen helen_moved helen_vertical]
 
 Each face becomes a 640x480 webcam-like frame (inter-iris distance 62 px, also 45 and 90 px; eyes' midpoint at
 the horizontal centre and 42 % of the height), encoded as JPEG quality 80 and decoded to grey as the workers
 do. Our tracker gets a fresh ThresholdCalibration per frame and sees the frame CALIBRATION_FRAMES times (the
 box and thresholds of each pass are the next pass's hints, as in a session); the baseline sees it 20 times so
 that its calibration completes. Parameters were tuned on the `tune` half of a split of `faces-wild` by source
-person; the table reports the other half (`--split test`, the default)."""
+person; the table reports the other half (`--split test`, the default). `faces-helen-afw` has its own split by
+photo (`testdata.helen_afw_split`) and adds per-category figures (`categories.py`), open eyes answered closed,
+the vertical ratio against the human lids and irises moved up and down; `--columbia` runs the pupil stage on
+real eyes with a known gaze (`columbia.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import multiprocessing
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import columbia
 import cv2
 import numpy as np
-from gaze_moved import SHIFTS, move_gaze
+from categories import OPEN, Looks, looks
+from gaze_moved import SHIFTS, VERTICAL_SHIFTS, move_gaze
 from gazetracking_baseline import CALIBRATION_FRAMES as BASELINE_FRAMES
 from gazetracking_baseline import GazeTrackingBaseline
 
 from gazepipe import testdata
+from gazepipe.attention import AttentionSettings, gaze_direction
 from gazepipe.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
@@ -54,6 +63,10 @@ class Result:
     v_pred: float | None
     v_true: float | None
     inside_eyes: bool | None = None  # both pupils inside the annotated eye contours
+    eyes_closed: bool = False  # the tracker's answer (every reference eye here is open, unless said otherwise)
+    other_face: bool = False  # the tracked eyes lie over half the inter-iris distance from the reference ones
+    categories: dict[str, str] | None = None
+    down: float = 0.0  # the iris moved down by this many radii (vertical moves)
 
 
 @dataclass
@@ -67,6 +80,8 @@ class Frame:
     h_true: float | None
     v_true: float | None
     contours: np.ndarray | None = None  # (2, 6, 2) annotated eye contours in the frame
+    categories: dict[str, str] | None = None
+    down: float = 0.0
 
 
 def read_colour(path: Path) -> np.ndarray:
@@ -97,6 +112,12 @@ def _across(point: np.ndarray, corners: tuple[np.ndarray, np.ndarray], lids: tup
     return float((point - lids[0]) @ normal / ((lids[1] - lids[0]) @ normal))
 
 
+def _opening(corners: tuple[np.ndarray, np.ndarray], lids: tuple[np.ndarray, np.ndarray]) -> float:
+    """The lids' distance (upper to lower) perpendicular to the corner axis."""
+    axis = corners[1] - corners[0]
+    return float((lids[1] - lids[0]) @ np.array([-axis[1], axis[0]]) / np.linalg.norm(axis))
+
+
 def wild_frames(faces: list[testdata.ReferenceFace], size: float, moved: bool) -> Iterable[Frame]:
     """`faces-wild` faces as taken, or with the gaze moved by each of SHIFTS."""
     for face in faces:
@@ -107,7 +128,7 @@ def wild_frames(faces: list[testdata.ReferenceFace], size: float, moved: bool) -
                    for s, (a, b) in (("left", ("outer", "inner")), ("right", ("inner", "outer")))]
         lids = [(np.array(raw[f"lids_{s}"]["upper"]), np.array(raw[f"lids_{s}"]["lower"]))
                 for s in ("left", "right")]
-        variants = [(s, *move_gaze(image, testdata.wild_mesh(face), s)) for s in SHIFTS] if moved else [
+        variants = [(s, *move_gaze(image, testdata.reference_mesh(face), s)) for s in SHIFTS] if moved else [
             (0.0, image, np.array([face.iris_left, face.iris_right]))]
         for shift, picture, irises in variants:
             h = np.mean([_along(irises[i], *corners[i]) for i in range(2)])
@@ -115,6 +136,62 @@ def wild_frames(faces: list[testdata.ReferenceFace], size: float, moved: bool) -
             yield Frame(f"{face.file.name}#{face.index}", webcam_grey(picture, transform),
                         _apply(transform, irises), size, float(h), float(v))
             del shift
+
+
+@dataclass(frozen=True)
+class HelenFace:
+    """A `faces-helen-afw` face with its cues; `mesh` in OpenCV's pixel convention (MediaPipe's is 0.5 px off)."""
+
+    face: testdata.ReferenceFace
+    mesh: np.ndarray
+    looks: Looks
+
+
+def helen_faces(split: str, limit: int | None) -> tuple[list[HelenFace], dict[str, int]]:
+    """The faces of `split` whose eyes can be seen and are both open (MediaPipe openness >= 0.15), and the
+    counts of those left out."""
+    kept: list[HelenFace] = []
+    counts = {"faces": 0, "eyes_hidden": 0, "eye_not_open": 0}
+    for face in testdata.helen_afw_faces():
+        if split != "all" and testdata.helen_afw_split(face) != split:
+            continue
+        if limit is not None and len(kept) >= limit:
+            break
+        counts["faces"] += 1
+        image = read_colour(face.file)
+        cues = looks(face, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+        if cues.eyes_hidden:
+            counts["eyes_hidden"] += 1
+        elif cues.openness < OPEN:
+            counts["eye_not_open"] += 1
+        else:
+            kept.append(HelenFace(face, testdata.reference_mesh(face) - 0.5, cues))
+    counts["measured"] = len(kept)
+    return kept, counts
+
+
+def helen_frames(faces: list[HelenFace], size: float, moves: tuple[tuple[float, float], ...]) -> Iterable[Frame]:
+    """`faces-helen-afw` faces with the irises moved by each (sideways, down) of `moves` (none: as taken). The
+    ratios' references come from the human points: along the corners 36-39 and 42-45, across from the upper lid
+    (mean of 37, 38 or 43, 44) to the lower one (40, 41 or 46, 47)."""
+    for helen in faces:
+        points = helen.face.pts68
+        corners = [(points[36], points[39]), (points[42], points[45])]
+        lids = [(points[[37, 38]].mean(axis=0), points[[40, 41]].mean(axis=0)),
+                (points[[43, 44]].mean(axis=0), points[[46, 47]].mean(axis=0))]
+        irises = helen.mesh[[468, 473]]
+        transform = testdata.frame_transform(irises[0], irises[1], size)
+        image = read_colour(helen.face.file)
+        variants = [(0.0, image, irises)] if not moves else [
+            (down, *move_gaze(image, helen.mesh, sideways, down)) for sideways, down in moves]
+        # a few human contours close an eye MediaPipe calls open: no vertical reference there
+        shut = min(_opening(corners[i], lids[i]) for i in range(2))
+        for down, picture, truth in variants:
+            h = np.mean([_along(truth[i], *corners[i]) for i in range(2)])
+            v = None if abs(shut) < 1.0 else float(np.mean([_across(truth[i], corners[i], lids[i]) for i in range(2)]))
+            yield Frame(str(helen.face.file.relative_to(testdata.data_root())), webcam_grey(picture, transform),
+                        _apply(transform, truth), size, float(h), v,
+                        categories=helen.looks.categories(), down=down)
 
 
 def annotated_frames(size: float) -> Iterable[Frame]:
@@ -138,7 +215,31 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
         out = tracker.track(frame.grey, calibration.hints(out))
     pupils = (np.array([out.pupil_left, out.pupil_right])
               if out.pupil_left is not None and out.pupil_right is not None else None)
-    return _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
+    result = _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
+    result.eyes_closed = out.eyes_closed
+    if out.landmarks is not None:
+        points = np.array(out.landmarks)
+        eyes = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])
+        result.other_face = bool(np.max(np.linalg.norm(eyes - frame.truth, axis=1)) > 0.5 * frame.distance)
+    return result
+
+
+_forked_tracker: GazeTracker | None = None  # the parent's tracker, inherited by the forked workers of `track_all`
+
+
+def track_all(tracker: GazeTracker, frames: Iterable[Frame], jobs: int) -> list[Result]:
+    """`run_ours` over `frames`, in order; with `jobs` > 1 in forked workers that share the parent's model."""
+    if jobs <= 1:
+        return [run_ours(tracker, f) for f in frames]
+    global _forked_tracker
+    _forked_tracker = tracker
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return list(pool.imap(_run_forked, frames, chunksize=4))
+
+
+def _run_forked(frame: Frame) -> Result:
+    assert _forked_tracker is not None
+    return run_ours(_forked_tracker, frame)
 
 
 def run_baseline(baseline: GazeTrackingBaseline, frame: Frame) -> Result:
@@ -160,7 +261,7 @@ def _result(frame: Frame, found: bool, pupils: np.ndarray | None, h: float | Non
             cv2.pointPolygonTest(frame.contours[i].astype(np.float32), (float(pupils[i][0]), float(pupils[i][1])),
                                  False) >= 0 for i in range(2))
     return Result(frame.face, found, pupils, frame.truth, frame.distance, h, frame.h_true, v, frame.v_true,
-                  inside)
+                  inside, categories=frame.categories, down=frame.down)
 
 
 def summarise(results: list[Result], slope: bool) -> dict[str, float | int | None]:
@@ -185,7 +286,36 @@ def summarise(results: list[Result], slope: bool) -> dict[str, float | int | Non
         summary["inside_eyes"] = _share(bool(r.inside_eyes) for r in results)
     if slope:
         summary["slope"] = _slope(results)
+    if any(r.categories is not None for r in results):
+        summary.update(_helen_measures(results))
     return summary
+
+
+def _helen_measures(results: list[Result]) -> dict[str, float | int | None]:
+    """What `faces-helen-afw` adds: open eyes answered closed, frames tracking another face, the vertical ratio's
+    bias, its error against a constant's and its correlation, `is_left`/`is_right` against the reference, and for
+    vertical moves the slope of the pupils' y and the faces whose vertical ratio orders up < centre < down."""
+    pairs = np.array([(r.v_pred, r.v_true) for r in results if r.v_pred is not None and r.v_true is not None])
+    settings = AttentionSettings()
+    direction = [gaze_direction(r.h_pred, settings)[:2] == gaze_direction(r.h_true, settings)[:2]
+                 for r in results if r.h_pred is not None and r.h_true is not None]
+    measures: dict[str, float | int | None] = {
+        "false_closed": _share(r.eyes_closed for r in results),
+        "other_face": _share(r.other_face for r in results),
+        "v_bias": float(np.mean(pairs[:, 0] - pairs[:, 1])) if len(pairs) else None,
+        "v_const_error": float(np.mean(np.abs(pairs[:, 1] - pairs[:, 1].mean()))) if len(pairs) else None,
+        "v_corr": float(np.corrcoef(pairs.T)[0, 1]) if len(pairs) > 2 and pairs.std(axis=0).min() > 0 else None,
+        "lr_agree": _share(direction),
+    }
+    if any(r.down for r in results):
+        measures["slope_y"] = _slope(results, axis=1)
+        by_face: dict[str, dict[float, float | None]] = {}
+        for r in results:
+            by_face.setdefault(r.face, {})[r.down] = r.v_pred
+        ordered = [None not in (v.get(-0.4), v.get(0.0), v.get(0.4))
+                   and v[-0.4] < v[0.0] < v[0.4] for v in by_face.values()]  # type: ignore[operator]
+        measures["v_order"] = _share(ordered)
+    return measures
 
 
 def _share(flags: Iterable[bool]) -> float | None:
@@ -193,13 +323,13 @@ def _share(flags: Iterable[bool]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _slope(results: list[Result]) -> float | None:
-    """Least-squares slope through the origin of centred predicted x against centred true x, per face
-    (mean of both eyes; faces need two or more frames with both pupils)."""
+def _slope(results: list[Result], axis: int = 0) -> float | None:
+    """Least-squares slope through the origin of centred predicted x (or y: `axis` 1) against the centred true
+    one, per face (mean of both eyes; faces need two or more frames with both pupils)."""
     by_face: dict[str, list[tuple[float, float]]] = {}
     for r in results:
         if r.pupils is not None:
-            by_face.setdefault(r.face, []).append((float(r.pupils[:, 0].mean()), float(r.truth[:, 0].mean())))
+            by_face.setdefault(r.face, []).append((float(r.pupils[:, axis].mean()), float(r.truth[:, axis].mean())))
     num = den = 0.0
     for pairs in by_face.values():
         if len(pairs) < 2:
@@ -279,26 +409,41 @@ def _commit() -> str:
         return "unknown"
 
 
+SETS = ("wild", "wild_moved", "annotated", "helen", "helen_moved", "helen_vertical")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=Path, action="append", default=[],
-                        help="faces-wild (MediaPipe references) or faces (68-point annotations) folder")
+                        help="faces-wild or faces-helen-afw (MediaPipe references) or faces (68-point annotations)")
     parser.add_argument("--eyes", type=Path, help="eye patches in closed*/open* folders (CEW)")
+    parser.add_argument("--columbia", type=Path, help="columbia-eyes: the pupil stage on real eyes that move")
     parser.add_argument("--baseline", action="store_true", help="also run GazeTracking's method")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--split", choices=("test", "tune", "all"), default="test",
                         help="which half of the split by source to report (default: the untuned half)")
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
+    parser.add_argument("--set", choices=SETS, nargs="+", dest="sets",
+                        help="only these face sets (default: every set of the folders given)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="track face sets in this many forked processes (the results do not change)")
     parser.add_argument("--limit", type=int,
-                        help="only the first N faces of each set and N patches per eye folder (smoke tests)")
+                        help="only the first N faces of each set, N patches per eye folder, N Columbia people")
     args = parser.parse_args(argv)
 
     tracker = GazeTracker(predictor_path())
     baseline = GazeTrackingBaseline(str(predictor_path())) if args.baseline else None
-    report: dict[str, dict] = {"faces": {}, "eyes": {}, "baseline": {"faces": {}, "eyes": {}}}
+    report: dict[str, dict] = {"faces": {}, "eyes": {}, "baseline": {"faces": {}, "eyes": {}}, "categories": {}}
     for folder in args.faces:
         sets: list[tuple[str, Callable[[float], Iterable[Frame]], bool]] = []
-        if (folder / "reference_mediapipe.json").is_file():
+        if folder.name == testdata.HELEN_AFW:
+            helen, report["helen_faces"] = helen_faces(args.split, args.limit)
+            sets += [("helen", lambda s, h=helen: helen_frames(h, s, ()), False),  # type: ignore[misc]
+                     ("helen_moved", lambda s, h=helen: helen_frames(  # type: ignore[misc]
+                         h, s, tuple((x, 0.0) for x in SHIFTS)), True),
+                     ("helen_vertical", lambda s, h=helen: helen_frames(  # type: ignore[misc]
+                         h, s, tuple((0.0, y) for y in VERTICAL_SHIFTS)), False)]
+        elif (folder / "reference_mediapipe.json").is_file():
             wild = _wild_split(args.split)[: args.limit]
             sets += [("wild", lambda s, w=wild: wild_frames(w, s, moved=False), False),  # type: ignore[misc]
                      ("wild_moved", lambda s, w=wild: wild_frames(w, s, moved=True), True)]  # type: ignore[misc]
@@ -306,13 +451,17 @@ def main(argv: list[str] | None = None) -> int:
             sets.append(("annotated",
                          lambda s, n=args.limit: list(annotated_frames(s))[:n], False))  # type: ignore[misc]
         for name, frames_of, with_slope in sets:
+            if args.sets and name not in args.sets:
+                continue
             for size in args.sizes:
                 key = f"{name}_{size:g}"
-                frames = list(frames_of(size))
-                report["faces"][key] = summarise([run_ours(tracker, f) for f in frames], with_slope)
+                results = track_all(tracker, frames_of(size), args.jobs)
+                report["faces"][key] = summarise(results, with_slope)
+                if results and results[0].categories is not None:
+                    report["categories"][key] = by_category(results, with_slope)
                 if baseline is not None:
-                    report["baseline"]["faces"][key] = summarise([run_baseline(baseline, f) for f in frames],
-                                                                 with_slope)
+                    report["baseline"]["faces"][key] = summarise(
+                        [run_baseline(baseline, f) for f in frames_of(size)], with_slope)
     if args.eyes:
         # our appearance classifier on the patches as they are, and the whole tracker (aspect ratio and
         # appearance) on a face wearing them; GazeTracking's rule needs landmarks, so only the latter
@@ -329,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
                 return bool(baseline.track(frame, baseline.landmarks(frame)).is_blinking)
 
             report["baseline"]["eyes"] = eye_scores(baseline_in_face, args.eyes, args.split, args.limit)
+    if args.columbia:
+        people = sorted({e.subject for e in testdata.columbia_eyes()})[: args.limit]
+        report["columbia"] = columbia.summarise(
+            columbia.measure(e for e in testdata.columbia_eyes() if e.subject in people))
     report["meta"] = {"split": args.split, "commit": _commit(),
                       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                       "calibration_frames": CALIBRATION_FRAMES}
@@ -338,6 +491,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def by_category(results: list[Result], slope: bool) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    """`summarise` over the frames of each band of each category."""
+    bands: dict[str, dict[str, list[Result]]] = {}
+    for r in results:
+        for category, band in (r.categories or {}).items():
+            bands.setdefault(category, {}).setdefault(band, []).append(r)
+    return {category: {band: summarise(subset, slope) for band, subset in sorted(groups.items())}
+            for category, groups in bands.items()}
+
+
 def _wild_split(split: str) -> list[testdata.ReferenceFace]:
     faces = testdata.clean_wild_faces()
     tune, test = testdata.split_by_source(faces)
@@ -345,6 +508,8 @@ def _wild_split(split: str) -> list[testdata.ReferenceFace]:
 
 
 COLUMNS = ("n", "face_found", "both_pupils", "e05", "e10", "e25", "h_error", "v_error", "slope", "inside_eyes")
+HELEN_COLUMNS = ("n", "e05", "e10", "h_error", "slope", "false_closed", "other_face", "v_bias", "v_error",
+                 "v_const_error", "v_corr", "lr_agree", "slope_y", "v_order")
 
 
 def print_table(report: dict[str, dict]) -> None:
@@ -364,6 +529,21 @@ def print_table(report: dict[str, dict]) -> None:
         if eyes:
             values = "".join(f"  {k} {_fmt(v)}" for k, v in eyes.items() if not isinstance(v, dict))
             print(f"{name:<22}{who:<10}{values}")
+    if "helen_faces" in report:
+        counts = report["helen_faces"]
+        print(f"faces-helen-afw, split {meta['split']}: {counts['faces']} faces, {counts['eyes_hidden']} left out "
+              f"(eyes hidden: dark glasses), {counts['eye_not_open']} left out (an eye under {OPEN} open), "
+              f"{counts['measured']} measured")
+    for key, categories in report["categories"].items():
+        print(f"{key + ' by category':<28}" + "".join(f"{c:>14}" for c in HELEN_COLUMNS))
+        rows = [("all", report["faces"][key])] + [(f"{category} {band}", summary)
+                                                   for category, bands in categories.items()
+                                                   for band, summary in bands.items()]
+        for name, summary in rows:
+            print(f"  {name:<26}" + "".join(f"{_fmt(summary.get(c)):>14}" for c in HELEN_COLUMNS))
+    if "columbia" in report:
+        values = "".join(f"  {k} {_fmt(v)}" for k, v in report["columbia"].items() if k != "per_group")
+        print(f"{'columbia-eyes':<22}{'ours':<10}{values}")
 
 
 def _fmt(value: object) -> str:

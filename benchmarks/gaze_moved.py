@@ -1,5 +1,5 @@
-"""Faces with their gaze moved: both irises shifted sideways inside the eye opening, from MediaPipe's
-478 points.
+"""Faces with their gaze moved: both irises shifted sideways (or up and down) inside the eye opening, from
+MediaPipe's 478 points.
 
 The old place of the iris is filled with the eye's own sclera, interpolated row by row from the sclera
 beside it; the iris texture is pasted at its new place and clipped by the eyelid outline. Then the true iris
@@ -20,29 +20,32 @@ IRIS_CONTOURS = ((469, 470, 471, 472), (474, 475, 476, 477))
 CORNERS = ((33, 133), (362, 263))  # image-left corner first
 # iris radii along the corner axis, towards the image-right corner when positive
 SHIFTS = (-0.8, -0.4, 0.4, 0.8)
+# iris radii across it, downwards when positive (0 renders the iris in place, for a centre frame made the same way)
+VERTICAL_SHIFTS = (-0.4, 0.0, 0.4)
 
 
-def move_gaze(image: np.ndarray, mesh: np.ndarray,
-              shift: float | tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def move_gaze(image: np.ndarray, mesh: np.ndarray, shift: float | tuple[float, float],
+              down: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`image` with both irises moved by `shift` iris radii (one for both eyes, or one per eye) along their
-    corner axes, and the new iris centres (2, 2), image-left eye first."""
+    corner axes and by `down` radii across them, and the new iris centres (2, 2), image-left eye first."""
     out = image.copy()
     shifts = shift if isinstance(shift, tuple) else (shift, shift)
     centres = []
     for eye in range(2):
-        centre, offset = _move_iris(out, mesh, eye, shifts[eye])
+        centre, offset = _move_iris(out, mesh, eye, shifts[eye], down)
         centres.append(centre + offset)
     return out, np.array(centres)
 
 
-def _move_iris(image: np.ndarray, mesh: np.ndarray, eye: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+def _move_iris(image: np.ndarray, mesh: np.ndarray, eye: int, shift: float,
+               down: float) -> tuple[np.ndarray, np.ndarray]:
     """Moves one iris in place; returns its old centre and the offset it was moved by."""
     outline = mesh[list(OUTLINES[eye])]
     centre = mesh[IRIS_CENTRES[eye]]
     radius = float(np.mean(np.linalg.norm(mesh[list(IRIS_CONTOURS[eye])] - centre, axis=1)))
     left, right = mesh[CORNERS[eye][0]], mesh[CORNERS[eye][1]]
     axis = (right - left) / np.linalg.norm(right - left)
-    offset = shift * radius * axis
+    offset = radius * (shift * axis + down * np.array([-axis[1], axis[0]]))
 
     # work on a patch around the eye, large enough for the iris at both places
     pad = int(np.ceil(2 * radius)) + 3
@@ -58,7 +61,7 @@ def _move_iris(image: np.ndarray, mesh: np.ndarray, eye: int, shift: float) -> t
     local_outline = outline - (x0, y0)
     local_centre = centre - (x0, y0)
 
-    opening = _polygon_alpha(local_outline, (h, w))
+    opening = polygon_alpha(local_outline, (h, w))
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     old_disc = np.clip(radius + 0.5 - np.hypot(xs - local_centre[0], ys - local_centre[1]), 0.0, 1.0)
     old_iris = (old_disc > 0) & (opening > 0.5)
@@ -79,7 +82,7 @@ def _move_iris(image: np.ndarray, mesh: np.ndarray, eye: int, shift: float) -> t
     return centre, offset
 
 
-def _polygon_alpha(outline: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def polygon_alpha(outline: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The eye opening as coverage 0..1, drawn at 4x and averaged down for soft lid edges."""
     big = np.zeros((shape[0] * 4, shape[1] * 4), np.uint8)
     cv2.fillPoly(big, [np.round((outline + 0.5) * 4 - 0.5).astype(np.int32)], 255)
@@ -118,7 +121,7 @@ def picture(path: str, faces: int = 2, size: float = 62.0, zoom: int = 2) -> Non
     tracker = GazeTracker(predictor_path())
     rows = []
     for face in testdata.split_by_source(testdata.clean_wild_faces())[0][:faces]:
-        image, mesh = read_colour(face.file), testdata.wild_mesh(face)
+        image, mesh = read_colour(face.file), testdata.reference_mesh(face)
         transform = testdata.frame_transform(face.iris_left, face.iris_right, size)
         tiles = []
         for shift in (-0.8, -0.4, 0.0, 0.4, 0.8):

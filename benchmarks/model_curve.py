@@ -122,12 +122,12 @@ def helen_afw_frames(split: str, limit: int | None) -> list[Face]:
     finder = FaceFinder(full_model_path())
     faces = []
     for face in testdata.helen_afw_faces()[:limit]:
-        if split != "all" and testdata.helen_afw_side(face) != split:
+        if split != "all" and testdata.helen_afw_split(face) != split:
             continue
-        centres = np.array([face.points[36:42].mean(axis=0), face.points[42:48].mean(axis=0)])
+        centres = np.array([face.pts68[36:42].mean(axis=0), face.pts68[42:48].mean(axis=0)])
         transform = testdata.frame_transform(centres[0], centres[1], SIZE)
         grey = webcam_grey(read_colour(face.file), transform)
-        truth = face.points @ transform[:, :2].T + transform[:, 2]
+        truth = face.pts68 @ transform[:, :2].T + transform[:, 2]
         box = finder.detect(grey)
         if box is None:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from gazepipe import testdata
@@ -30,3 +31,38 @@ def test_accuracy_benchmark_json_on_a_subset() -> None:
     for eyes in (report["eyes"], report["eyes"]["in_face"], report["baseline"]["eyes"]):
         assert eyes["n"] == 4 and 0.0 <= eyes["accuracy"] <= 1.0
     assert "wild_moved_62" in result.stdout and "baseline" in result.stdout
+
+
+def test_accuracy_benchmark_on_helen_afw_and_columbia() -> None:
+    data = testdata.data_root()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"),
+         "--faces", str(data / "faces-helen-afw"), "--columbia", str(data / "columbia-eyes"),
+         "--json", "--limit", "3", "--sizes", "62", "--split", "all"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    counts = report["helen_faces"]
+    assert counts["measured"] == 3
+    assert counts["faces"] == counts["measured"] + counts["eyes_hidden"] + counts["eye_not_open"]
+    faces = report["faces"]
+    assert faces["helen_62"]["n"] == 3 and faces["helen_moved_62"]["n"] == 12 and faces["helen_vertical_62"]["n"] == 9
+    for key in ("helen_62", "helen_moved_62", "helen_vertical_62"):
+        assert 0.0 <= faces[key]["false_closed"] <= 1.0 and 0.0 <= faces[key]["lr_agree"] <= 1.0
+        for bands in report["categories"][key].values():  # every frame falls in one band of each category
+            assert sum(summary["n"] for summary in bands.values()) == faces[key]["n"]
+    assert faces["helen_vertical_62"]["slope_y"] is not None and 0.0 <= faces["helen_vertical_62"]["v_order"] <= 1.0
+    columbia = report["columbia"]
+    assert columbia["people"] == 3 and columbia["pairs"] > 0 and 0.0 <= columbia["y_pairs_right"] <= 1.0
+    # the pupil's x follows the real eyes' sideways gaze (about 0.96 at ef9bfbc)
+    assert columbia["x_rank_median"] > 0.8
+    assert "helen_vertical_62 by category" in result.stdout and "columbia-eyes" in result.stdout
+
+
+def test_helen_afw_split_keeps_each_photo_on_one_side() -> None:
+    faces = testdata.helen_afw_faces()
+    photos = Counter(testdata.photo_of(face) for face in faces)
+    sides = {(testdata.photo_of(face), testdata.helen_afw_split(face)) for face in faces}
+    assert len(sides) == len(photos) < len(faces)  # one side per photo, and photos with several faces
+    halves = Counter(testdata.helen_afw_split(face) for face in faces)
+    assert (halves["tune"], halves["test"]) == (605, 587)

@@ -29,8 +29,8 @@ from gazepipe.testdata import (
     face_frame,
     frame_transform,
     read_grey,
+    reference_mesh,
     webcam_frame,
-    wild_mesh,
 )
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS
@@ -283,7 +283,7 @@ def gaze_jpeg(shift: float) -> bytes:
     face = face_named(FRONTAL)
     image = read_grey(face.file)
     if shift:
-        image, _ = move_gaze(image, wild_mesh(face), shift)
+        image, _ = move_gaze(image, reference_mesh(face), shift)
     return encode_jpeg(webcam_frame(image, frame_transform(face.iris_left, face.iris_right)))
 
 

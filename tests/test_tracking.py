@@ -151,7 +151,7 @@ def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:
 def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> None:
     ratios = []
     for face in testdata.clean_wild_faces()[:4]:
-        mesh = testdata.wild_mesh(face)
+        mesh = testdata.reference_mesh(face)
         raw = face.raw
         # the shift, in iris radii, that puts each iris halfway between its corners
         shifts = tuple(float((0.5 - raw[f"iris_h_pos_{s}"]) * raw[f"corner_distance_{s}"] / raw[f"iris_radius_{s}"])
@@ -166,7 +166,7 @@ def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> 
 
 def test_irises_moved_into_the_corners_read_within_0_and_1_and_in_order(tracker: GazeTracker) -> None:
     for face in testdata.clean_wild_faces()[:3]:
-        mesh = testdata.wild_mesh(face)
+        mesh = testdata.reference_mesh(face)
         transform = testdata.frame_transform(face.iris_left, face.iris_right, 62.0)
         readings = []
         for shift in (-1.2, 1.2):  # iris radii: into the corners, the lids clipping the iris

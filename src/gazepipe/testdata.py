@@ -6,6 +6,7 @@ licences allow testing and measurement only, so nothing here is shipped or copie
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import zlib
@@ -50,6 +51,11 @@ class ReferenceFace:
         return float(np.linalg.norm(self.iris_right - self.iris_left))
 
     @property
+    def pts68(self) -> np.ndarray:
+        """The human 68 points (x, y) of a `faces-helen-afw` face, in the crop's pixels."""
+        return np.asarray(self.raw["pts68"], dtype=np.float64)
+
+    @property
     def quality_flags(self) -> list[str]:
         return list(self.raw.get("quality_flags") or [])
 
@@ -58,16 +64,25 @@ class ReferenceFace:
         return min(self.raw["openness_left"], self.raw["openness_right"]) >= 0.15
 
 
+WILD = "faces-wild"
+HELEN_AFW = "faces-helen-afw"
+
+
 @cache
-def wild_faces() -> tuple[ReferenceFace, ...]:
-    """Every face of `faces-wild` with its reference labels."""
-    folder = data_root() / "faces-wild"
+def reference_faces(name: str) -> tuple[ReferenceFace, ...]:
+    """Every face of a set with MediaPipe reference labels (`faces-wild`, `faces-helen-afw`)."""
+    folder = data_root() / name
     entries = json.loads((folder / "reference_mediapipe.json").read_text())
     return tuple(
         ReferenceFace(file=folder / entry["file"], index=i, raw=face)
         for entry in entries
         for i, face in enumerate(entry["faces"])
     )
+
+
+def wild_faces() -> tuple[ReferenceFace, ...]:
+    """Every face of `faces-wild` with its reference labels."""
+    return reference_faces(WILD)
 
 
 def clean_wild_faces() -> list[ReferenceFace]:
@@ -114,16 +129,17 @@ def face_frame(face: ReferenceFace, iris_distance_px: float = 62.0, colour: bool
 
 
 @cache
-def _wild_meshes() -> tuple[np.ndarray, ...]:
-    folder = data_root() / "faces-wild"
+def _meshes(name: str) -> dict[tuple[Path, int], np.ndarray]:
+    folder = data_root() / name
     images = json.loads((folder / "reference_mediapipe_full478.json").read_text())["images"]
-    return tuple(np.asarray(face["landmarks_xy"], dtype=np.float64)
-                 for image in images for face in image["faces"])
+    return {(folder / image["file"], i): np.asarray(face["landmarks_xy"], dtype=np.float64)
+            for image in images for i, face in enumerate(image["faces"])}
 
 
-def wild_mesh(face: ReferenceFace) -> np.ndarray:
-    """The 478 Face Mesh points (x, y) of a `faces-wild` face, in the photo's pixels."""
-    return _wild_meshes()[wild_faces().index(face)]
+def reference_mesh(face: ReferenceFace) -> np.ndarray:
+    """The 478 Face Mesh points (x, y) of a face of `reference_faces`, in the photo's pixels."""
+    name = face.file.relative_to(data_root()).parts[0]
+    return _meshes(name)[(face.file, face.index)]
 
 
 # Photos of one person under different names, kept in one group: a split by source never separates them.
@@ -152,6 +168,22 @@ def split_by_source(faces: list[ReferenceFace]) -> tuple[list[ReferenceFace], li
     for name in sorted(groups, key=lambda g: (-len(groups[g]), g)):
         min(halves, key=len).extend(groups[name])
     return halves
+
+
+def helen_afw_faces() -> tuple[ReferenceFace, ...]:
+    """Every face of `faces-helen-afw` (one per crop): MediaPipe's labels and the human 68 points (`pts68`)."""
+    return reference_faces(HELEN_AFW)
+
+
+def photo_of(face: ReferenceFace) -> str:
+    """The photo a `faces-helen-afw` crop was cut from: `afw/4538917191_1.jpg` .. `_14` are one photo."""
+    return f"{face.file.parent.name}/{face.file.stem.rsplit('_', 1)[0]}"
+
+
+def helen_afw_split(face: ReferenceFace) -> str:
+    """"tune" or "test" for a `faces-helen-afw` face, by a stable hash of its photo (one photo's faces stay on one
+    side): 605 tune and 587 test faces."""
+    return "test" if zlib.crc32(photo_of(face).encode()) % 2 == 0 else "tune"
 
 
 @dataclass(frozen=True)
@@ -209,19 +241,26 @@ def annotated_faces() -> tuple[AnnotatedFace, ...]:
     return tuple(faces)
 
 
-@cache
-def helen_afw_faces() -> tuple[AnnotatedFace, ...]:
-    """Every face of `faces-helen-afw` with its human 300-W 68 points (`pts68`, crop pixels)."""
-    folder = data_root() / "faces-helen-afw"
-    entries = json.loads((folder / "reference_mediapipe.json").read_text())
-    return tuple(AnnotatedFace(folder / entry["file"], np.asarray(face["pts68"], dtype=np.float64))
-                 for entry in entries for face in entry["faces"])
+@dataclass(frozen=True)
+class GazeEye:
+    """One `columbia-eyes` crop (64x64) and its true gaze: `horizontal` degrees (+ moves the iris toward the image's
+    right), `vertical` degrees (+ up), head pose `head` (yaw, degrees), `eye` `subject_left` or `subject_right`."""
+
+    file: Path
+    subject: int
+    head: int
+    vertical: int
+    horizontal: int
+    eye: str
 
 
-def helen_afw_side(face: AnnotatedFace) -> str:
-    """"tune" or "test" for a `faces-helen-afw` face by its photo (`helen/232194_1.jpg`: `232194`), so that the
-    faces of one photo stay on one side (`patch_split`: a third of the photos on the test side)."""
-    return patch_split(face.file.stem.rsplit("_", 1)[0])
+def columbia_eyes() -> list[GazeEye]:
+    """The `columbia-eyes` crops that hold an eye (`plausible_crop` 1), in `labels.csv` order."""
+    folder = data_root() / "columbia-eyes"
+    with (folder / "labels.csv").open(newline="") as labels:
+        return [GazeEye(folder / row["file"], int(row["subject"]), int(row["head_pose_P_deg"]),
+                        int(row["gaze_V_deg"]), int(row["gaze_H_deg"]), row["eye"])
+                for row in csv.DictReader(labels) if row["plausible_crop"] == "1"]
 
 
 def patch_split(source: str) -> str:

@@ -1,0 +1,104 @@
+"""The pupil stage and the ratios on real eyes that move: the `columbia-eyes` crops (64x64, true gaze known).
+
+The eye contour is taken from the crop's geometry, not found in it: the crops are squares of 1.5 times the
+68-point eye contour's box around its centre, so the corners lie at 1/6 and 5/6 of the width at mid-height, and
+the lids are put at a fixed eye aspect ratio of 0.3 (dlib's usual open eye; the upper and lower lid points at 1/3
+and 2/3 of the span). The contour is then the same for every gaze of an eye, so the pupil is measured alone,
+without the landmark fit's own errors, and `vertical_ratio` is a fixed linear function of the pupil's y: its
+up/down order is the pupil's. The 68-point model needs a whole face, which a 64 px eye crop does not hold."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+
+from gazepipe import testdata
+from gazepipe.tracking.eye import Eye
+from gazepipe.tracking.pupil import locate
+from gazepipe.tracking.tracker import _ratios
+
+SIZE = 64
+ASPECT = 0.3
+
+
+def contour(size: int = SIZE) -> np.ndarray:
+    """The six eye points (dlib's order: corner, two upper-lid points, corner, two lower-lid points)."""
+    left, right, middle = size / 6.0 - 0.5, 5.0 * size / 6.0 - 0.5, size / 2.0 - 0.5
+    span = right - left
+    half = ASPECT * span / 2.0
+    thirds = (left + span / 3.0, left + 2.0 * span / 3.0)
+    return np.array([(left, middle), (thirds[0], middle - half), (thirds[1], middle - half),
+                     (right, middle), (thirds[1], middle + half), (thirds[0], middle + half)])
+
+
+Measured = list[tuple[testdata.GazeEye, np.ndarray | None, float | None]]
+
+
+def measure(eyes: Iterable[testdata.GazeEye]) -> Measured:
+    """Each crop's pupil (crop pixels) and `vertical_ratio`, or None where the pupil stage found none."""
+    points = contour()
+    out: Measured = []
+    for gaze_eye in eyes:
+        eye = Eye(testdata.read_grey(gaze_eye.file), points)
+        pupil = locate(eye, None)
+        if pupil.centre is None:
+            out.append((gaze_eye, None, None))
+            continue
+        _, vertical = _ratios((eye, eye), [pupil, pupil])
+        out.append((gaze_eye, eye.map_to_frame(np.array([pupil.centre]))[0], vertical))
+    return out
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's rank correlation (ties get their mean rank); None when either side is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def summarise(measured: Measured) -> dict[str, object]:
+    """Per person, eye and head pose: the rank correlation of pupil x with the sideways angle (over all its
+    crops with a pupil); over the up/down pairs (V = +10 and V = -10, same person, eye, head pose and H): the
+    share whose pupil y (and `vertical_ratio`) is smaller looking up. A pair without both pupils counts as not
+    ordered; ties too."""
+    groups: dict[tuple[int, str, int], list[tuple[int, float]]] = defaultdict(list)
+    pairs: dict[tuple[int, str, int, int], dict[int, tuple[float, float] | None]] = defaultdict(dict)
+    found = 0
+    for eye, pupil, vertical in measured:
+        key = (eye.subject, eye.eye, eye.head)
+        answer = None if pupil is None or vertical is None else (float(pupil[1]), vertical)
+        found += answer is not None
+        if pupil is not None:
+            groups[key].append((eye.horizontal, float(pupil[0])))
+        if eye.vertical in (-10, 10):
+            pairs[(*key, eye.horizontal)][eye.vertical] = answer
+    correlations = {key: spearman(*np.array(values).T) for key, values in groups.items() if len(values) >= 3}
+    valid = [c for c in correlations.values() if c is not None]
+    complete = [p for p in pairs.values() if len(p) == 2]
+    y_right = [p[10] is not None and p[-10] is not None and p[10][0] < p[-10][0] for p in complete]
+    v_right = [p[10] is not None and p[-10] is not None and p[10][1] < p[-10][1] for p in complete]
+    return {
+        "n": len(measured),
+        "pupil_found": found / max(len(measured), 1),
+        "groups": len(correlations),
+        "people": len({key[0] for key in correlations}),
+        "x_rank_median": float(np.median(valid)) if valid else None,
+        "x_rank_p10": float(np.percentile(valid, 10)) if valid else None,
+        "pairs": len(complete),
+        "y_pairs_right": float(np.mean(y_right)) if y_right else None,
+        "v_pairs_right": float(np.mean(v_right)) if v_right else None,
+        "per_group": {f"{s}/{e}/{h}": c for (s, e, h), c in sorted(correlations.items())},
+    }
