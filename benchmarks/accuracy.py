@@ -31,15 +31,15 @@ from pathlib import Path
 import columbia
 import cv2
 import numpy as np
+import testdata
 from categories import OPEN, Looks, looks
 from gaze_moved import SHIFTS, VERTICAL_SHIFTS, move_gaze
 from gazetracking_baseline import CALIBRATION_FRAMES as BASELINE_FRAMES
 from gazetracking_baseline import GazeTrackingBaseline
 
-from gazepipe import testdata
-from gazepipe.attention import AttentionSettings, gaze_direction
-from gazepipe.jpeg import decode_grey
+from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
+from gazepipe.signals.attention import AttentionSettings, gaze_direction
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.tracker import GazeTracker

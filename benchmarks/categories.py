@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import testdata
 from gaze_moved import IRIS_CENTRES, IRIS_CONTOURS, OUTLINES, polygon_alpha
 
-from gazepipe import testdata
 from gazepipe.tracking.headpose import head_pose
 
 OPEN = 0.15  # MediaPipe openness (lid distance / corner distance) at and above which an eye counts as open

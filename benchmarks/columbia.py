@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
+import testdata
 
-from gazepipe import testdata
 from gazepipe.tracking.eye import Eye
 from gazepipe.tracking.pupil import locate
 from gazepipe.tracking.tracker import _ratios

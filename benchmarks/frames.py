@@ -5,7 +5,7 @@ Two kinds of sequence, dealt to clients in turn:
 - `faces-wild` faces framed like a webcam sees them (62 px between the irises), the face drifting a few pixels
   from frame to frame as a person in front of a laptop does.
 
-The data is read only through `gazepipe.testdata.data_root()`; nothing is written or cached on disk.
+The data is read only through `testdata.data_root()`; nothing is written or cached on disk.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from functools import cache
 
 import cv2
 import numpy as np
-
-from gazepipe import testdata
+import testdata
 
 FRAME_SIZE = testdata.FRAME_SIZE
 JPEG_QUALITY = 80

@@ -112,9 +112,9 @@ def _fill_rows(patch: np.ndarray, hole: np.ndarray, sclera: np.ndarray) -> np.nd
 def picture(path: str, faces: int = 2, size: float = 62.0, zoom: int = 2) -> None:
     """Writes the eye band of a few `tune` faces, as the tracker receives them, for shifts -0.8 .. +0.8:
     the true iris centre in red, the tracker's pupil in green."""
+    import testdata
     from accuracy import read_colour, webcam_grey
 
-    from gazepipe import testdata
     from gazepipe.model import predictor_path
     from gazepipe.tracking.tracker import GazeTracker
 

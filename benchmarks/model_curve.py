@@ -30,9 +30,9 @@ from pathlib import Path
 import cv2
 import dlib
 import numpy as np
+import testdata
 from accuracy import _wild_split, read_colour, run_ours, summarise, webcam_grey, wild_frames
 
-from gazepipe import testdata
 from gazepipe.model import full_model_path
 from gazepipe.tracking import predictor_file
 from gazepipe.tracking.calibration import ThresholdCalibration

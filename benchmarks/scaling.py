@@ -33,7 +33,7 @@ import loadgen
 import numpy as np
 from loadgen import frames
 
-from gazepipe.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import on_huge_pages
 
 MEDIAPIPE_FACE_MESH_MS = 2.2  # field notes: Face Mesh with iris, video mode, this kind of machine
 
@@ -44,7 +44,7 @@ def _median_ms(samples: list[float]) -> float:
 
 def stages_alone(max_frames: int) -> dict[str, Any]:
     """Each stage timed on its own over the benchmark frames, one core, medians in ms."""
-    from gazepipe.jpeg import decode_into, plan_decode
+    from gazepipe.front.jpeg import decode_into, plan_decode
     from gazepipe.model import predictor_path
     from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
     from gazepipe.tracking.pupil import locate

@@ -31,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from testdata import clean_wild_faces, encode_jpeg, face_frame  # noqa: E402
+
 from gazepipe.ring import SEGMENT_PREFIX  # noqa: E402
-from gazepipe.testdata import clean_wild_faces, encode_jpeg, face_frame  # noqa: E402
 from tests.service import Service  # noqa: E402
 from tests.streaming import StreamLog, p95, stream  # noqa: E402
 

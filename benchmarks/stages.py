@@ -45,12 +45,12 @@ import cv2
 import loadgen
 import msgspec
 import numpy as np
+import testdata
 from loadgen import frames
 
-from gazepipe import testdata
-from gazepipe.jpeg import decode_into, plan_decode
+from gazepipe.front.jpeg import decode_into, plan_decode
 from gazepipe.model import predictor_path
-from gazepipe.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import on_huge_pages
 
 STAGES = ("fit", "to_numpy", "box_thumbnail", "confirm", "eye_crops", "eye_state", "pupils", "head_pose", "rest")
 # The stages item 2 of issue 13 is about: everything a followed face costs besides the fit and the pupils.

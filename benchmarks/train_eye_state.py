@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import testdata
 from accuracy import eye_patches
 
-from gazepipe import testdata
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye_state import Activations
 

@@ -16,7 +16,7 @@ import numpy as np
 import turbojpeg  # noqa: F401  (imported first so that only gazepipe's own code is instrumented)
 
 with atheris.instrument_imports(include=["gazepipe"]):
-    from gazepipe.jpeg import base64_payload, decode_into, plan_decode
+    from gazepipe.front.jpeg import base64_payload, decode_into, plan_decode
     from gazepipe.protocol import ProtocolError, json_decoder, parse_binary_frame
 
 SLOT_PIXELS = 320 * 240

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
-from gazepipe.testdata import FRAME_SIZE, ReferenceFace, clean_wild_faces, encode_jpeg, face_frame, frame_transform
+from testdata import FRAME_SIZE, ReferenceFace, clean_wild_faces, encode_jpeg, face_frame, frame_transform
 
 from .service import Service
 

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from gazepipe import testdata
+import testdata
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,14 +8,14 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from gazepipe.attention import AttentionModel, AttentionSettings, frame_factors
-from gazepipe.events import EventTracker, FrameState, Statistics
-from gazepipe.jpeg import JpegPlan
+from gazepipe.front.jpeg import JpegPlan
+from gazepipe.front.session import Frame, Session
 from gazepipe.protocol import GazeResult, ReplyMessage, server_json_decoder
-from gazepipe.screen import CalibrationError, ScreenCalibration, ScreenMapping
-from gazepipe.session import Frame, Session
-from gazepipe.signals import SessionSignals
-from gazepipe.smoothing import OneEuroFilter
+from gazepipe.signals.attention import AttentionModel, AttentionSettings, frame_factors
+from gazepipe.signals.events import EventTracker, FrameState, Statistics
+from gazepipe.signals.screen import CalibrationError, ScreenCalibration, ScreenMapping
+from gazepipe.signals.session_signals import SessionSignals
+from gazepipe.signals.smoothing import OneEuroFilter
 from gazepipe.tracking.types import TrackOutput
 
 SETTINGS = AttentionSettings()

@@ -18,10 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import websockets
-
-from gazepipe.model import predictor_path
-from gazepipe.protocol import ErrorMessage, GazeResult, ReplyMessage, ServerMessage
-from gazepipe.testdata import (
+from testdata import (
     ReferenceFace,
     clean_wild_faces,
     data_root,
@@ -32,6 +29,9 @@ from gazepipe.testdata import (
     reference_mesh,
     webcam_frame,
 )
+
+from gazepipe.model import predictor_path
+from gazepipe.protocol import ErrorMessage, GazeResult, ReplyMessage, ServerMessage
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS
 from gazepipe.tracking.tracker import GazeTracker

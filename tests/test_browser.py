@@ -24,8 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
-from gazepipe.testdata import REPO_ROOT, clean_wild_faces, data_root, face_frame, frame_transform, webcam_frame
+from testdata import REPO_ROOT, clean_wild_faces, data_root, face_frame, frame_transform, webcam_frame
 
 from .service import Service, free_port
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from testdata import encode_jpeg
 
 from gazepipe import ipc
 from gazepipe.config import Settings
-from gazepipe.dispatcher import Dispatcher, WorkerLink
-from gazepipe.jpeg import plan_decode
+from gazepipe.front.dispatcher import Dispatcher, WorkerLink
+from gazepipe.front.jpeg import plan_decode
+from gazepipe.front.session import Frame, Session
 from gazepipe.ring import FrameRing
-from gazepipe.session import Frame, Session
-from gazepipe.testdata import encode_jpeg
 from gazepipe.tracking.types import TrackOutput
 
 JPEG = encode_jpeg(np.full((48, 64, 3), 128, np.uint8))

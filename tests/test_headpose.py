@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gazepipe.jpeg import decode_grey
+from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints

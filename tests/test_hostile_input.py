@@ -26,10 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gazepipe import ipc
-from gazepipe.app import RateLimiter, _intake
 from gazepipe.config import Settings
-from gazepipe.dispatcher import Dispatcher
-from gazepipe.jpeg import base64_payload, buffers_whole_image, decode_into, plan_decode
+from gazepipe.front.app import RateLimiter, _intake
+from gazepipe.front.dispatcher import Dispatcher
+from gazepipe.front.jpeg import base64_payload, buffers_whole_image, decode_into, plan_decode
+from gazepipe.front.session import Session
 from gazepipe.protocol import (
     BINARY_HEADER,
     ProtocolError,
@@ -41,7 +42,6 @@ from gazepipe.protocol import (
     server_msgpack_decoder,
 )
 from gazepipe.ring import FrameRing
-from gazepipe.session import Session
 from gazepipe.tracking.types import TrackOutput
 
 SLOT_PIXELS = 320 * 240  # a small slot, so that scaled decoding and the slot limit are both exercised

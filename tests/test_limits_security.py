@@ -22,10 +22,10 @@ import numpy as np
 import psutil
 import pytest
 import websockets
+from testdata import encode_jpeg
 
 from gazepipe.config import Settings
 from gazepipe.protocol import GazeResult, pack_binary_frame, server_msgpack_decoder
-from gazepipe.testdata import encode_jpeg
 
 from .conftest import FaceFrame
 from .service import REPO, Service

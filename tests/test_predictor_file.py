@@ -7,8 +7,8 @@ from pathlib import Path
 import dlib
 import numpy as np
 import pytest
+import testdata
 
-from gazepipe import testdata
 from gazepipe.model import full_model_path
 from gazepipe.tracking import predictor_file
 from gazepipe.tracking.face import FaceFinder

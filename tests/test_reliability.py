@@ -15,10 +15,10 @@ import numpy as np
 import psutil
 import pytest
 import websockets
+from testdata import encode_jpeg
 
 from gazepipe.protocol import ErrorMessage, GazeResult
 from gazepipe.ring import SEGMENT_PREFIX, remove_stale_segments
-from gazepipe.testdata import encode_jpeg
 
 from .conftest import FaceFrame
 from .service import Service

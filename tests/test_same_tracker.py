@@ -6,7 +6,7 @@ import asyncio
 
 import websockets
 
-from gazepipe.jpeg import decode_grey
+from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.protocol import GazeResult
 from gazepipe.tracking.calibration import ThresholdCalibration

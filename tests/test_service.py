@@ -11,9 +11,9 @@ import cv2
 import msgspec
 import numpy as np
 import websockets
+from testdata import encode_jpeg
 
 from gazepipe.protocol import ErrorMessage, GazeResult, server_msgpack_decoder
-from gazepipe.testdata import encode_jpeg
 
 from .conftest import FaceFrame
 from .service import Service

@@ -3,25 +3,20 @@ horizontal ratio, adaptive thresholds and the cost of a tracked frame's work."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import cv2
 import dlib
 import numpy as np
 import pytest
+import testdata
+from accuracy import PastedEyes, eye_patches, read_colour
+from gaze_moved import move_gaze
 
-from gazepipe import testdata
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, Eye
 from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from accuracy import PastedEyes, eye_patches, read_colour
-from gaze_moved import move_gaze
 
 CLEAN_FACES = 5
 

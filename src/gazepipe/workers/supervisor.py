@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 
-from gazepipe import logs, worker
+from gazepipe import logs
 from gazepipe.config import Settings
 from gazepipe.model import predictor_path
 from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.workers import worker
 
 log = logging.getLogger("gazepipe.supervisor")
 # The 68-point model is 100 MB of regression trees, read at scattered places on every frame: on 4 KB pages nearly

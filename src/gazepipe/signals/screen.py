@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gazepipe.attention import AttentionSettings
+from gazepipe.signals.attention import AttentionSettings
 
 VERSION = 1
 MODEL = "poly2+head"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gazepipe.attention import AttentionModel, AttentionSettings, Factors, frame_factors
-from gazepipe.events import Event, EventTracker, FrameState, Statistics
-from gazepipe.screen import CalibrationError, ScreenCalibration
-from gazepipe.smoothing import VectorFilter
+from gazepipe.signals.attention import AttentionModel, AttentionSettings, Factors, frame_factors
+from gazepipe.signals.events import Event, EventTracker, FrameState, Statistics
+from gazepipe.signals.screen import CalibrationError, ScreenCalibration
+from gazepipe.signals.smoothing import VectorFilter
 from gazepipe.tracking.types import Point, TrackOutput
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (640, 480)
 
 

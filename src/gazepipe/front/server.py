@@ -16,8 +16,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from gazepipe import logs
-from gazepipe.app import Front, create_app
 from gazepipe.config import Settings
+from gazepipe.front.app import Front, create_app
 
 
 def hypercorn_config(settings: Settings) -> Config:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from gazepipe import metrics
-from gazepipe.attention import gaze_direction
-from gazepipe.jpeg import JpegPlan
+from gazepipe.front import metrics
+from gazepipe.front.jpeg import JpegPlan
 from gazepipe.protocol import (
     DropReason,
     ErrorMessage,
@@ -28,7 +27,8 @@ from gazepipe.protocol import (
     json_encoder,
     msgpack_encoder,
 )
-from gazepipe.signals import SessionSignals
+from gazepipe.signals.attention import gaze_direction
+from gazepipe.signals.session_signals import SessionSignals
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.types import TrackHints, TrackOutput
 

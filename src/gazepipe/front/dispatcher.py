@@ -25,12 +25,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gazepipe import ipc, metrics
+from gazepipe import ipc
 from gazepipe.config import Settings
-from gazepipe.jpeg import decode_into
+from gazepipe.front import metrics
+from gazepipe.front.jpeg import decode_into
+from gazepipe.front.session import Frame, Session, SlowConsumer
 from gazepipe.protocol import DropReason, ProtocolError
 from gazepipe.ring import FrameRing
-from gazepipe.session import Frame, Session, SlowConsumer
 
 log = logging.getLogger("gazepipe.dispatcher")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from gazepipe.attention import AttentionSettings
+from gazepipe.signals.attention import AttentionSettings
 
 Event = dict[str, object]
 

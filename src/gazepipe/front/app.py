@@ -27,10 +27,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gazepipe import __version__, ipc, metrics
+from gazepipe import __version__, ipc
 from gazepipe.config import Settings
-from gazepipe.dispatcher import Dispatcher
-from gazepipe.jpeg import base64_payload, plan_decode
+from gazepipe.front import metrics
+from gazepipe.front.dispatcher import Dispatcher
+from gazepipe.front.jpeg import base64_payload, plan_decode
+from gazepipe.front.session import Frame, Session, SlowConsumer
 from gazepipe.protocol import (
     PROTOCOL_VERSIONS,
     CalibrationMessage,
@@ -42,8 +44,7 @@ from gazepipe.protocol import (
     parse_binary_frame,
 )
 from gazepipe.ring import FrameRing, remove_stale_segments, segment_name
-from gazepipe.screen import CalibrationError
-from gazepipe.session import Frame, Session, SlowConsumer
+from gazepipe.signals.screen import CalibrationError
 
 log = logging.getLogger("gazepipe.front")
 DEMO_DIR = Path(__file__).parent / "static" / "demo"
