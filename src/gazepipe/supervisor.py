@@ -110,3 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers:
         settings = replace(settings, workers=args.workers)
     supervise(settings)
+
+
+if __name__ == "__main__":
+    main()
