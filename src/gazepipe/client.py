@@ -39,6 +39,14 @@ Image = np.ndarray | bytes
 T = TypeVar("T")
 
 
+class _Link:
+    """One connection and what was sent on it unanswered (True: a frame, False: a request), in order."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.outstanding: collections.deque[bool] = collections.deque()
+
+
 def to_jpeg(frame: Image, quality: int = 80) -> bytes:
     """JPEG bytes of a BGR (or greyscale) image; JPEG bytes pass through."""
     if isinstance(frame, bytes | bytearray | memoryview):
@@ -67,8 +75,7 @@ class GazeClient:
         self.lost = 0  # frames and requests left unanswered by a dropped connection
         self.reconnects = 0
         self._seq = 0
-        self._ws: ClientConnection | None = None
-        self._outstanding: collections.deque[bool] = collections.deque()  # True: a frame, False: a request
+        self._link: _Link | None = None
         self._answers: asyncio.Queue[ServerMessage | BaseException] = asyncio.Queue()
         self._room = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
@@ -77,7 +84,7 @@ class GazeClient:
     @property
     def unanswered(self) -> int:
         """Frames sent and not answered yet."""
-        return sum(self._outstanding)
+        return 0 if self._link is None else sum(self._link.outstanding)
 
     async def __aenter__(self) -> GazeClient:
         await self.connect()
@@ -91,37 +98,38 @@ class GazeClient:
         delay = self.backoff_s[0]
         while True:
             try:
-                self._ws = await connect(self.url, max_size=None, compression=self.compression,
-                                         open_timeout=self.open_timeout_s, ping_interval=None)
+                ws = await connect(self.url, max_size=None, compression=self.compression,
+                                   open_timeout=self.open_timeout_s, ping_interval=None)
                 break
             except Exception:  # refused, reset, timed out, or HTTP 503 while the service starts or drains
                 if not self.reconnect or self._closing:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_s[1])
-        self._reader = asyncio.create_task(self._read(self._ws))
+        self._link = _Link(ws)
+        self._reader = asyncio.create_task(self._read(self._link))
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, link: _Link) -> None:
         try:
-            async for raw in ws:
+            async for raw in link.ws:
                 message = (server_msgpack_decoder.decode(raw) if isinstance(raw, bytes)
                            else server_json_decoder.decode(raw))
-                if self._outstanding:
-                    self._outstanding.popleft()
+                if link.outstanding:
+                    link.outstanding.popleft()
                 self._answers.put_nowait(message)
                 await self._notify()
         except ConnectionClosed:
             pass
         if self._closing:
             return
-        self.lost += len(self._outstanding)
-        self._outstanding.clear()
+        self._link = None
+        self.lost += len(link.outstanding)
+        link.outstanding.clear()
         await self._notify()
         if not self.reconnect:
             self._answers.put_nowait(ConnectionError(f"connection to {self.url} closed"))
             return
         self.reconnects += 1
-        self._ws = None
         try:
             await self.connect()
         except Exception as exc:
@@ -131,13 +139,13 @@ class GazeClient:
         async with self._room:
             self._room.notify_all()
 
-    async def _connection(self) -> ClientConnection:
+    async def _connection(self) -> _Link:
         """The open connection, waiting while the client reconnects."""
-        while self._ws is None:
+        while self._link is None:
             if self._closing:
                 raise ConnectionError("client closed")
             await asyncio.sleep(0.02)
-        return self._ws
+        return self._link
 
     async def send(self, frame: Image, timestamp_ms: float | None = None, seq: int | None = None) -> int:
         """Sends one frame, waiting while `max_unanswered` frames are unanswered; returns its seq."""
@@ -162,16 +170,14 @@ class GazeClient:
         await self._send(json_encoder.encode(message).decode(), frame=False)
 
     async def _send(self, data: bytes | str, frame: bool) -> None:
-        while True:
-            ws = await self._connection()
-            try:
-                self._outstanding.append(frame)
-                await ws.send(data)
-                return
-            except ConnectionClosed:
-                if not self.reconnect:
-                    raise
-                await asyncio.sleep(0.02)  # the reader counts it lost and reconnects; send on the new connection
+        link = await self._connection()
+        link.outstanding.append(frame)
+        try:
+            await link.ws.send(data)
+        except ConnectionClosed:
+            if not self.reconnect:
+                raise
+            # The reader counts it lost with the rest of this connection's unanswered messages, and reconnects.
 
     async def receive(self) -> ServerMessage:
         """The next answer, in the order the frames and requests were sent."""
@@ -189,9 +195,9 @@ class GazeClient:
 
     async def close(self) -> None:
         self._closing = True
-        if self._ws is not None:
+        if self._link is not None:
             with contextlib.suppress(Exception):
-                await self._ws.close()
+                await self._link.ws.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(BaseException):

@@ -169,8 +169,8 @@ class LocalService:
                 if not pending:
                     break
                 answer = await session.outbox.get()
-                if answer is None:  # closed: cannot happen while this loop owns the session
-                    raise AnalysisError("the session closed during the analysis")
+                if not isinstance(answer, bytes):  # None: closed, which nothing does while this loop owns it
+                    raise AnalysisError(f"the session answered {answer!r}")
                 yield Answer(pending.pop(min(pending)), server_msgpack_decoder.decode(answer))
         finally:
             if reading is not None:

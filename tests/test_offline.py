@@ -1,0 +1,183 @@
+"""`gazepipe analyze` against the real service: the same frames, the same tracker outputs, frame for frame.
+
+The shared clip's frames are JPEG-encoded as a client would send them, and a lossless (FFV1) copy of what those
+JPEGs decode to is written for `analyze`: both sides then track the very same pixels. The service gets the
+JPEGs one at a time (window 1: nothing is ever superseded or stale), and `analyze` runs with `--window 1`. The
+periodic search for a larger face runs on the service's wall clock but on the recording's clock in `analyze`, so
+both runs turn it off (GAZEPIPE_DETECT_EVERY_S), and the service searches every frame of an empty room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import msgspec
+import numpy as np
+import pytest
+
+from gazepipe.client import GazeClient
+from gazepipe.jpeg import decode_grey
+from gazepipe.protocol import GazeResult
+from gazepipe.testdata import REPO_ROOT, data_root, encode_jpeg
+
+from .service import Service
+
+CLIP = data_root() / "video" / "short_hamilton_clip.mp4"
+EXCERPT = range(60, 150)  # empty stage, then a face that comes, flickers and stays
+TRACKER_FIELDS = ("face_found", "face_box", "pupil_left", "pupil_right", "pupil_left_confidence",
+                  "pupil_right_confidence", "pupil_left_reason", "pupil_right_reason", "horizontal_ratio",
+                  "vertical_ratio", "is_blinking", "eye_openness_left", "eye_openness_right", "head_pose")
+SETTINGS = {"detect_every_s": 100000, "no_face_search_every_s": 0}
+DOCS_REPORT = REPO_ROOT / "docs" / "report.png"
+
+
+def clip_frames(frames: range) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(CLIP))
+    out = []
+    for index in range(frames.stop):
+        ok, frame = capture.read()
+        assert ok, f"the clip ended at frame {index}"
+        if index in frames:
+            out.append(frame)
+    capture.release()
+    return out
+
+
+def write_lossless(path: Path, greys: list[np.ndarray], fps: float = 30.0) -> Path:
+    height, width = greys[0].shape
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), fps, (width, height))
+    assert writer.isOpened(), "OpenCV's FFmpeg cannot write FFV1"
+    for grey in greys:
+        writer.write(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
+def analyze(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{f"GAZEPIPE_{k.upper()}": str(v) for k, v in SETTINGS.items()}}
+    return subprocess.run([sys.executable, "-m", "gazepipe", "analyze", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    jpegs: list[bytes]
+    result: subprocess.CompletedProcess[str]
+    rows: list[dict[str, object]]
+    summaries: list[dict[str, object]]
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[Run]:
+    """One `analyze` of a truncated copy of the clip, then of the lossless excerpt, with every output asked for."""
+    with tempfile.TemporaryDirectory(prefix="gazepipe-analyze-test-") as name:
+        folder = Path(name)
+        jpegs = [encode_jpeg(frame, 90) for frame in clip_frames(EXCERPT)]
+        write_lossless(folder / "excerpt.mkv", [decode_grey(jpeg) for jpeg in jpegs])
+        data = CLIP.read_bytes()
+        (folder / "truncated.mp4").write_bytes(data[: len(data) * 2 // 3])
+        result = analyze(folder, "truncated.mp4", "excerpt.mkv", "--out", "results.jsonl", "--report",
+                         "report.html", "--csv", "results.csv", "--workers", "2", "--window", "1")
+        lines = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        yield Run(folder, jpegs, result, [r for r in lines if r.get("type") != "summary"],
+                  [r for r in lines if r.get("type") == "summary"])
+
+
+def test_truncated_file_is_reported_and_the_next_is_analysed(run: Run) -> None:
+    assert run.result.returncode == 1, run.result.stderr
+    assert "truncated.mp4: not a video OpenCV can open" in run.result.stderr
+    truncated, excerpt = run.summaries
+    assert truncated["file"] == "truncated.mp4" and truncated["frames"] == 0 and "truncated" in str(truncated["error"])
+    assert excerpt["file"] == "excerpt.mkv" and excerpt["error"] is None
+    assert excerpt["frames"] == excerpt["frames_tracked"] == len(EXCERPT)
+    statistics = excerpt["statistics"]
+    assert isinstance(statistics, dict) and statistics["frames_processed"] == len(EXCERPT)
+    assert 0 < float(statistics["face_present_s"]) < float(statistics["observed_s"])  # the face comes mid-way
+
+
+def test_every_frame_in_order_with_the_outputs_named_and_nothing_else(run: Run) -> None:
+    assert sorted(p.name for p in run.folder.iterdir()) == [
+        "excerpt.mkv", "report.html", "results.csv", "results.jsonl", "truncated.mp4"]
+    assert [r["frame"] for r in run.rows] == list(range(len(EXCERPT)))
+    assert {r["file"] for r in run.rows} == {"excerpt.mkv"}
+    assert all(r["frame_processed"] and r["dropped"] is None for r in run.rows)
+    times = [float(r["timestamp"]) for r in run.rows]  # type: ignore[arg-type]
+    # the container's presentation times in ms (Matroska keeps them to the millisecond)
+    assert np.allclose(times, np.arange(len(EXCERPT)) * 1000 / 30, atol=0.5), times[:5]
+    csv_lines = (run.folder / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("file,frame,timestamp,") and len(csv_lines) == len(EXCERPT) + 1
+
+
+def test_analyze_gives_the_services_tracker_outputs_frame_for_frame(run: Run) -> None:
+    analysed = [msgspec.convert(row, GazeResult) for row in run.rows]
+
+    async def stream(url: str) -> list[GazeResult]:
+        answers = []
+        async with GazeClient(url, max_unanswered=1) as client:
+            for jpeg, mine in zip(run.jpegs, analysed, strict=True):
+                # 1 s later on the service's clock: its first frame must not have timestamp 0 (receipt time)
+                await client.send(jpeg, timestamp_ms=mine.timestamp + 1000.0)
+                answer = await client.receive()
+                assert isinstance(answer, GazeResult), answer
+                answers.append(answer)
+        return answers
+
+    with Service(workers=2, **SETTINGS) as service:
+        served = asyncio.run(stream(service.ws_url))
+    assert sum(r.face_found for r in served) > len(EXCERPT) // 2, "the excerpt shows a face most of the time"
+    for index, (mine, theirs) in enumerate(zip(analysed, served, strict=True)):
+        assert theirs.frame_processed, (index, theirs.dropped)
+        for name in TRACKER_FIELDS:
+            assert getattr(mine, name) == getattr(theirs, name), (index, name)
+        # the same session signals, given the same frames at the same intervals
+        assert mine.attention_score == theirs.attention_score, index
+        assert mine.horizontal_ratio_smoothed == theirs.horizontal_ratio_smoothed, index
+
+
+def render_report(chromium: str, driver: Path, report: Path, **options: object) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="gazepipe-chromium-") as profile:
+        settings = {"url": report.resolve().as_uri(), "chromium": chromium, "profileDir": profile, **options}
+        node = shutil.which("node")
+        assert node, "Node.js is needed to drive Chromium"
+        proc = subprocess.run([node, str(driver.parent / "report.mjs"), json.dumps(settings)], capture_output=True,
+                              text=True, timeout=120, cwd=driver.parent)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    summary: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return summary
+
+
+def test_report_opens_offline_with_its_plots(run: Run, chromium: str, driver: Path) -> None:
+    summary = render_report(chromium, driver, run.folder / "report.html")
+    assert summary["pageErrors"] == [] and summary["requests"] == [], summary
+    images = summary["images"]
+    assert isinstance(images, list)
+    # attention, ratios, blink raster for the excerpt (no calibration: no heat map); none for the unreadable file
+    assert [i["alt"] for i in images] == ["Attention over time, with events",
+                                          "Gaze ratios (0 image-left / upper lid .. 1 image-right / lower lid)",
+                                          "Blink raster"]
+    assert all(i["complete"] and i["width"] > 300 and i["height"] > 50 for i in images), images
+
+
+@pytest.mark.skipif(os.environ.get("GAZEPIPE_DOCS_SCREENSHOT") != "1",
+                    reason="rewrites docs/report.png; set GAZEPIPE_DOCS_SCREENSHOT=1 to run it")
+def test_docs_report_screenshot(chromium: str, driver: Path) -> None:
+    """docs/report.png: the report of the whole clip, its plots and statistics only (the clip's images must not be
+    in the repository, and a report holds none)."""
+    with tempfile.TemporaryDirectory(prefix="gazepipe-report-") as name:
+        folder = Path(name)
+        result = analyze(folder, str(CLIP), "--out", "clip.jsonl", "--report", "clip.html")
+        assert result.returncode == 0, result.stderr
+        summary = render_report(chromium, driver, folder / "clip.html", screenshot=str(DOCS_REPORT), height=1200,
+                                clip={"x": 0, "y": 0, "width": 1100, "height": 1200})
+        assert summary["screenshot"] == str(DOCS_REPORT)
