@@ -6,7 +6,7 @@
 
 Answers are decoded with the service's own msgspec types (`gazepipe.protocol`): one schema for both sides. When
 the connection drops, the client reconnects with a growing delay; frames that were unanswered then are counted
-in `lost` and never answered. `BlockingGazeClient` wraps it for code without an event loop.
+in `lost` and never answered (a frame whose sending failed goes again on the new connection). `BlockingGazeClient` wraps it for code without an event loop.
 """
 
 from __future__ import annotations
@@ -170,14 +170,22 @@ class GazeClient:
         await self._send(json_encoder.encode(message).decode(), frame=False)
 
     async def _send(self, data: bytes | str, frame: bool) -> None:
-        link = await self._connection()
-        link.outstanding.append(frame)
-        try:
-            await link.ws.send(data)
-        except ConnectionClosed:
-            if not self.reconnect:
-                raise
-            # The reader counts it lost with the rest of this connection's unanswered messages, and reconnects.
+        while True:
+            link = await self._connection()
+            link.outstanding.append(frame)
+            try:
+                await link.ws.send(data)
+                return
+            except ConnectionClosed:
+                if not self.reconnect:
+                    raise
+            # Not sent, so not lost: it goes again once the reader has reconnected. Whether the reader has counted
+            # this connection's unanswered messages yet or not, this one is taken out of them.
+            if self._link is link:
+                link.outstanding.pop()
+            else:
+                self.lost -= 1
+            await asyncio.sleep(0.02)
 
     async def receive(self) -> ServerMessage:
         """The next answer, in the order the frames and requests were sent."""
