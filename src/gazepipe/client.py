@@ -6,7 +6,8 @@
 
 Answers are decoded with the service's own msgspec types (`gazepipe.protocol`): one schema for both sides. When
 the connection drops, the client reconnects with a growing delay; frames that were unanswered then are counted
-in `lost` and never answered (a frame whose sending failed goes again on the new connection). `BlockingGazeClient` wraps it for code without an event loop.
+in `lost` and never answered (a frame whose sending failed goes again on the new connection).
+`BlockingGazeClient` wraps it for code without an event loop.
 """
 
 from __future__ import annotations
