@@ -31,10 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="REPORT.html", help="a self-contained HTML report")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="the per-frame results as a flat table")
     parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
-    parser.add_argument("--window", type=int,
-                        help="frames of a file in the workers at once (default: the number of workers); with 1, "
-                             "each frame is tracked from the one before it, as a live client sending one frame "
-                             "at a time, and the results are the same on every run")
+    parser.add_argument("--window", type=int, default=1,
+                        help="frames of a file in the workers at once (default 1: each frame is tracked from the "
+                             "one before it, as a live client sending one frame at a time, and every run gives the "
+                             "same results); more puts more workers on one file, a frame then being followed "
+                             "from whichever earlier frame was done, so that runs differ a little")
     parser.add_argument("--calibration", type=Path, metavar="FILE",
                         help="a screen calibration exported from the service (calibration 'export' reply), for "
                              "screen coordinates and the heat map")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our own message says why a file fails
     settings = Settings.from_env()
     workers = args.workers or settings.workers
-    window = args.window or workers
+    window = args.window
     if workers < 1 or window < 1:
         raise SystemExit("gazepipe analyze: --workers and --window must be at least 1")
     calibration = _calibration(args.calibration) if args.calibration else None

@@ -9,6 +9,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from gazepipe import __version__
@@ -102,13 +103,14 @@ def _figures(series: FileSeries) -> list[tuple[str, str]]:
     from matplotlib.patches import Patch
 
     t = series.time_s
+    span = (min(0.0, t[0]), t[-1])  # every plot on the same time axis, from the start of the recording
     plots: list[tuple[str, str]] = []
 
     figure = Figure(figsize=(10, 2.8))
     axes = figure.subplots()
     _shade_events(axes, series)
     axes.plot(t, series.score, color="tab:blue", lw=1.2, label="attention score")
-    axes.set(ylim=(0, 1.02), xlabel="time (s)", ylabel="score")
+    axes.set(ylim=(0, 1.02), xlim=span, xlabel="time (s)", ylabel="score")
     axes.legend(handles=[axes.lines[-1], Patch(color="tab:orange", alpha=0.25, label="look-away"),
                          Patch(color="grey", alpha=0.3, label="no face"),
                          Patch(color="tab:purple", alpha=0.5, label="blink / eyes closed")],
@@ -121,7 +123,7 @@ def _figures(series: FileSeries) -> list[tuple[str, str]]:
                                     (bottom, series.vertical, series.vertical_smoothed, "vertical")):
         axes.plot(t, raw, color="lightgrey", lw=0.8, label="raw")
         axes.plot(t, smooth, color="tab:green", lw=1.2, label="smoothed")
-        axes.set(ylim=(0, 1), ylabel=f"{name} ratio")
+        axes.set(ylim=(0, 1), xlim=span, ylabel=f"{name} ratio")
         axes.legend(loc="upper right", fontsize=8, ncols=2)
     bottom.set_xlabel("time (s)")
     plots.append(("Gaze ratios (0 image-left / upper lid .. 1 image-right / lower lid)", _png(figure)))
@@ -133,8 +135,7 @@ def _figures(series: FileSeries) -> list[tuple[str, str]]:
     closures = [s for s, _ in _spans(series.events, "eyes_closed")]
     axes.eventplot([blinks, closures], lineoffsets=[0.25, 0.25], linelengths=0.35,
                    colors=["tab:red", "black"])
-    axes.set(ylim=(0, 1), yticks=[0.25, 0.75], yticklabels=["events", "frames"], xlabel="time (s)",
-             xlim=(t[0], t[-1]) if len(t) > 1 else None)
+    axes.set(ylim=(0, 1), yticks=[0.25, 0.75], yticklabels=["events", "frames"], xlabel="time (s)", xlim=span)
     axes.legend(handles=[Patch(color="tab:purple", label="eyes closed"), Patch(color="tab:red", label="blink"),
                          Patch(color="black", label="long closure")], loc="upper right", fontsize=8, ncols=3)
     plots.append(("Blink raster", _png(figure)))
@@ -179,8 +180,8 @@ def _number(value: object) -> str:
 def _section(series: FileSeries) -> str:
     summary = series.summary
     stats = summary.get("statistics") or {}
-    parts = [f"<h2>{html.escape(series.file)}</h2>"]
-    facts = f"{summary.get('frames', 0)} frames, {summary.get('frames_tracked', 0)} tracked"
+    parts = [f'<h2 title="{html.escape(series.file)}">{html.escape(PurePath(series.file).name)}</h2>']
+    facts = f"{series.file}: {summary.get('frames', 0)} frames, {summary.get('frames_tracked', 0)} tracked"
     if summary.get("duration_s") is not None:
         facts += f", {summary['duration_s']:.1f} s of video"
     parts.append(f"<p>{html.escape(facts)}</p>")
