@@ -145,6 +145,20 @@ def test_analyze_gives_the_services_tracker_outputs_frame_for_frame(run: Run) ->
         assert mine.horizontal_ratio_smoothed == theirs.horizontal_ratio_smoothed, index
 
 
+def test_a_window_of_two_gives_the_same_results_on_every_run(run: Run) -> None:
+    """Two workers on one file, finishing in whatever order: frame k is tracked from the state after frame k - 2."""
+    def tracked(out: str) -> list[tuple[object, ...]]:
+        result = analyze(run.folder, "excerpt.mkv", "--out", out, "--workers", "2", "--window", "2")
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in (run.folder / out).read_text().splitlines()[:-1]]
+        (run.folder / out).unlink()
+        return [tuple(row[name] for name in (*TRACKER_FIELDS, "attention_score")) for row in rows]
+
+    first, second = tracked("w2a.jsonl"), tracked("w2b.jsonl")
+    assert len(first) == len(EXCERPT) and sum(bool(row[0]) for row in first) > len(EXCERPT) // 2
+    assert first == second
+
+
 def render_report(chromium: str, driver: Path, report: Path, **options: object) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="gazepipe-chromium-") as profile:
         settings = {"url": report.resolve().as_uri(), "chromium": chromium, "profileDir": profile, **options}

@@ -190,9 +190,15 @@ class Session:
             self._running_in_order = False
 
     def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
-        """Takes a worker's measurements: the tracker's hints are updated at once, the result is built and sent
-        in the frame's turn (`in_order`)."""
+        """Takes a worker's measurements: the tracker's hints are updated at once (`follow`), the result is built
+        and sent in the frame's turn (`in_order`)."""
         self.frames_processed += 1
+        self.follow(frame, out)
+        arrived = time.monotonic()
+        self.in_order(frame.ordinal, lambda: self._answer_tracked(frame, out, track_ms, arrived))
+
+    def follow(self, frame: Frame, out: TrackOutput) -> None:
+        """Takes a frame's measurements into what the next frames are tracked from (`hints`)."""
         self.calibration.update(out)
         self.last = out
         if out.face_found:
@@ -201,8 +207,6 @@ class Session:
             self._no_face_since = frame.received
         if out.detector_ran:
             self._last_detect = self.now(frame)
-        arrived = time.monotonic()
-        self.in_order(frame.ordinal, lambda: self._answer_tracked(frame, out, track_ms, arrived))
 
     def _answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float, arrived: float) -> None:
         """Builds a tracked frame's result, updating the session's signals."""

@@ -33,9 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
     parser.add_argument("--window", type=int, default=1,
                         help="frames of a file in the workers at once (default 1: each frame is tracked from the "
-                             "one before it, as a live client sending one frame at a time, and every run gives the "
-                             "same results); more puts more workers on one file, a frame then being followed "
-                             "from whichever earlier frame was done, so that runs differ a little")
+                             "one before it, as a live client sending one frame at a time); with W, frame k is "
+                             "tracked from the state after frame k - W. Every run gives the same results")
     parser.add_argument("--calibration", type=Path, metavar="FILE",
                         help="a screen calibration exported from the service (calibration 'export' reply), for "
                              "screen coordinates and the heat map")

@@ -12,12 +12,14 @@ machine runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
 import os
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from gazepipe.config import Settings
 from gazepipe.offline.recording import Recording, VideoFrame
 from gazepipe.protocol import ServerMessage, server_msgpack_decoder
 from gazepipe.session import Frame, Session
+from gazepipe.tracking.types import TrackHints, TrackOutput, following
 from gazepipe.worker import die_with_parent
 
 log = logging.getLogger("gazepipe.analyze")
@@ -45,15 +48,57 @@ def analysis_settings(base: Settings, workers: int, window: int, socket_path: Pa
                    ring_slots=max(4, workers + window))
 
 
+@dataclass(frozen=True)
+class _Following:
+    """What the frames after one are tracked from: its measurements, the thresholds and the last detection."""
+
+    last: TrackOutput | None = None
+    thresholds: tuple[float, float] | None = None
+    last_detect: float = -1e9
+
+
 class RecordingSession(Session):
-    """A session whose clock is the recording's: the frame's presentation time, in the signals too (where a
-    live session's text frame without a timestamp is placed at its receipt, a recording's first frame is at 0)."""
+    """A session whose clock is the recording's: the frame's presentation time, for the periodic detection and
+    in the signals (where a live session's text frame without a timestamp is placed at its receipt, a
+    recording's first frame is at 0).
+
+    Frame k is tracked from the session's state as it was right after frame k - `window`, taken in frame order,
+    whichever frames the workers have finished by then: the same hints, so the same results, on every run. With
+    `window` 1 that is a live session's frame-after-frame following."""
+
+    def __init__(self, name: str, settings: Settings, window: int) -> None:
+        super().__init__(name, settings.max_outbox, settings.detect_every_s, 0.0)
+        self.window = window
+        self._after: collections.deque[tuple[int, _Following]] = collections.deque()  # (seq, state), in order
+        self._from = _Following()  # the state the next frame to dispatch is tracked from
+        self._requested_detect = -1e9  # detections asked for, in frame order
 
     def now(self, frame: Frame) -> float:
         return frame.timestamp / 1000.0
 
     def clock_ms(self, frame: Frame) -> float:
         return frame.timestamp
+
+    def hints(self, frame: Frame) -> TrackHints:
+        while self._after and self._after[0][0] <= frame.seq - self.window:
+            self._from = self._after.popleft()[1]
+        state, now = self._from, self.now(frame)
+        search = state.last is None or not state.last.face_found
+        detect = search or now - max(state.last_detect, self._requested_detect) >= self._detect_every_s
+        if detect:
+            self._requested_detect = now
+        return following(state.last, state.thresholds, detect)
+
+    def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
+        self.frames_processed += 1
+        arrived = time.monotonic()
+
+        def in_turn() -> None:
+            self.follow(frame, out)
+            self._after.append((frame.seq, _Following(out, self.calibration.thresholds, self._last_detect)))
+            self._answer_tracked(frame, out, track_ms, arrived)
+
+        self.in_order(frame.ordinal, in_turn)
 
 
 @dataclass
@@ -139,8 +184,7 @@ class LocalService:
         already in the workers are still answered. Afterwards, `self.session` holds the file's statistics."""
         dispatcher = self._front.dispatcher
         assert dispatcher is not None
-        s = self.settings
-        session = self.session = RecordingSession(str(recording.path), s.max_outbox, s.detect_every_s, 0.0)
+        session = self.session = RecordingSession(str(recording.path), self.settings, window)
         # The statistics' window covers the whole file: the summary's blink rate and PERCLOS are the recording's.
         session.signals.configure({"stats_window_s": recording.duration_s + 60.0})
         if calibration is not None:
