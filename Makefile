@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clients lint bench-accuracy bench-latency bench-throughput bench-scaling clean
+.PHONY: run test clients lint bench-accuracy bench-latency bench-throughput bench-scaling bench-analyze clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
@@ -37,6 +37,9 @@ bench-throughput: $(STAMP)
 
 bench-scaling: $(STAMP)
 	$(PY) benchmarks/scaling.py
+
+bench-analyze: $(STAMP)
+	$(PY) benchmarks/analyze_speed.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

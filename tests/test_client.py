@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +16,7 @@ from gazepipe.protocol import ErrorMessage, GazeResult, ReplyMessage, StatsReque
 
 from .conftest import FaceFrame
 from .service import Service
+from .test_offline import clip_frames
 
 
 def bgr(jpeg: bytes) -> np.ndarray:
@@ -95,3 +99,17 @@ def test_blocking_client(service: Service, face_frames: list[FaceFrame]) -> None
         seq = client.send(bgr(face_frames[1].jpeg))
         result = client.receive(timeout=60)
     assert isinstance(result, GazeResult) and result.seq == seq and result.face_found
+
+
+def test_watch_prints_the_live_values_of_a_video(service: Service, tmp_path: Path) -> None:
+    video = tmp_path / "faces.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (640, 360))
+    for frame in clip_frames(range(100, 130)):  # one frontal face
+        writer.write(frame)
+    writer.release()
+    result = subprocess.run([sys.executable, "-m", "gazepipe", "watch", "--video", str(video), "--url",
+                             service.ws_url], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [f"#{seq}" for seq in range(30)]
+    assert sum(" gaze h 0." in line for line in lines) >= 25, result.stdout
