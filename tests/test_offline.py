@@ -13,9 +13,11 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,27 @@ def test_a_window_of_two_gives_the_same_results_on_every_run(run: Run) -> None:
     first, second = tracked("w2a.jsonl"), tracked("w2b.jsonl")
     assert len(first) == len(EXCERPT) and sum(bool(row[0]) for row in first) > len(EXCERPT) // 2
     assert first == second
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path: Path) -> None:
+    env = {**os.environ, **{f"GAZEPIPE_{k.upper()}": str(v) for k, v in SETTINGS.items()}}
+    out = tmp_path / "r.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "gazepipe", "analyze", str(CLIP), "--out", str(out),
+                                "--report", str(tmp_path / "r.html"), "--workers", "1"], cwd=tmp_path, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() or len(out.read_text().splitlines()) < 20:
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    summary = lines.pop()
+    assert summary["type"] == "summary" and summary["interrupted"] is True and summary["error"] is None
+    assert 20 <= summary["frames"] < 275 and [row["frame"] for row in lines] == list(range(summary["frames"]))
+    assert "data:image/png;base64," in (tmp_path / "r.html").read_text()
 
 
 def render_report(chromium: str, driver: Path, report: Path, **options: object) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -115,12 +116,13 @@ async def _analyse_file(service: LocalService, path: Path, window: int, stop: as
         recording = Recording(path, service.settings.slot_pixels)
         with tqdm(total=recording.frame_count or None, desc=path.name, unit="frame", dynamic_ncols=True,
                   disable=None) as bar:
-            async for answer in service.analyse(recording, window, stop, calibration):
-                outputs.frame(name, answer.frame.index, answer.message)
-                series.add(answer.message)
-                frames += 1
-                tracked += isinstance(answer.message, GazeResult) and answer.message.frame_processed
-                bar.update()
+            async with contextlib.aclosing(service.analyse(recording, window, stop, calibration)) as answers:
+                async for answer in answers:
+                    outputs.frame(name, answer.frame.index, answer.message)
+                    series.add(answer.message)
+                    frames += 1
+                    tracked += isinstance(answer.message, GazeResult) and answer.message.frame_processed
+                    bar.update()
     except (RecordingError, CalibrationError) as exc:
         error = str(exc)
         tqdm.write(f"gazepipe analyze: {error}", file=sys.stderr)

@@ -20,14 +20,14 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gazepipe.app import Front
 from gazepipe.config import Settings
-from gazepipe.offline.recording import Recording, VideoFrame
+from gazepipe.offline.recording import Recording, RecordingError, VideoFrame
 from gazepipe.protocol import ServerMessage, server_msgpack_decoder
 from gazepipe.session import Frame, Session
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
@@ -179,7 +179,7 @@ class LocalService:
                 self._on_log(line)
 
     async def analyse(self, recording: Recording, window: int, stop: asyncio.Event,
-                      calibration: dict[str, Any] | None = None) -> AsyncIterator[Answer]:
+                      calibration: dict[str, Any] | None = None) -> AsyncGenerator[Answer, None]:
         """Every frame of `recording` tracked and answered, in order; `stop` set ends the reading, the frames
         already in the workers are still answered. Afterwards, `self.session` holds the file's statistics."""
         dispatcher = self._front.dispatcher
@@ -193,6 +193,7 @@ class LocalService:
         index = 0
         reading: asyncio.Future[VideoFrame | None] | None = asyncio.ensure_future(
             asyncio.to_thread(recording.read, index))
+        incomplete: RecordingError | None = None
         try:
             while reading is not None or pending:
                 # Decoding the next frame in a thread overlaps the workers' tracking of the ones before.
@@ -200,7 +201,10 @@ class LocalService:
                     frame = await reading
                     reading = None
                     if frame is None:
-                        recording.check_complete(index)
+                        try:
+                            recording.check_complete(index)
+                        except RecordingError as exc:  # reported once the frames read before it are answered
+                            incomplete = exc
                         break
                     ordinal = session.next_ordinal()
                     session.frames_received += 1
@@ -216,10 +220,11 @@ class LocalService:
                 if not isinstance(answer, bytes):  # None: closed, which nothing does while this loop owns it
                     raise AnalysisError(f"the session answered {answer!r}")
                 yield Answer(pending.pop(min(pending)), server_msgpack_decoder.decode(answer))
+            if incomplete is not None:
+                raise incomplete
         finally:
-            if reading is not None:
-                reading.cancel()
-                with contextlib.suppress(BaseException):
+            if reading is not None:  # a read in its thread is let finish: the capture must not close under it
+                with contextlib.suppress(Exception):
                     await reading
             session.close()
             dispatcher.forget(session)

@@ -66,30 +66,25 @@ def csv_row(file: str, frame: int, message: ServerMessage) -> list[object]:
 
 
 class Outputs:
-    """The JSON lines file and the optional CSV, written as the answers come (what is written stays written)."""
+    """The JSON lines file and the optional CSV, written a line at a time as the answers come: what was analysed
+    is on disk whenever the run stops, even killed."""
 
     def __init__(self, jsonl: Path, csv_path: Path | None) -> None:
-        self._jsonl: IO[bytes] = jsonl.open("wb")
-        self._csv_file: IO[str] | None = csv_path.open("w", newline="") if csv_path else None
+        self._jsonl: IO[str] = jsonl.open("w", buffering=1)
+        self._csv_file: IO[str] | None = csv_path.open("w", newline="", buffering=1) if csv_path else None
         self._csv = csv.writer(self._csv_file) if self._csv_file else None
         if self._csv is not None:
             self._csv.writerow(CSV_HEADER)
         self._encoder = msgspec.json.Encoder()
 
     def frame(self, file: str, index: int, message: ServerMessage) -> None:
-        self._jsonl.write(self._encoder.encode({"frame": index, "file": file, **msgspec.to_builtins(message)}))
-        self._jsonl.write(b"\n")
+        row = {"frame": index, "file": file, **msgspec.to_builtins(message)}
+        self._jsonl.write(self._encoder.encode(row).decode() + "\n")
         if self._csv is not None:
             self._csv.writerow(csv_row(file, index, message))
 
     def summary(self, summary: dict[str, object]) -> None:
-        self._jsonl.write(self._encoder.encode({"type": "summary", **summary}) + b"\n")
-        self.flush()
-
-    def flush(self) -> None:
-        self._jsonl.flush()
-        if self._csv_file is not None:
-            self._csv_file.flush()
+        self._jsonl.write(self._encoder.encode({"type": "summary", **summary}).decode() + "\n")
 
     def close(self) -> None:
         self._jsonl.close()
