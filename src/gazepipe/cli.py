@@ -1,8 +1,9 @@
 """The `gazepipe` command: `serve`, `analyze`, `watch` and `version`, for people who installed the package.
 
-`serve` runs what the repository's Procfile runs (the front and the worker supervisor, each its own process)
-under honcho, the Procfile's own runner: the same settings from `GAZEPIPE_*`, the same signals (Ctrl-C or
-SIGTERM stops both, and one exiting stops the other), the same clean shutdown.
+Only the command line lives here; each command's module is imported when it runs. `serve` runs what the
+repository's Procfile runs (the front and the worker supervisor, each its own process) under honcho, the
+Procfile's own runner: the same settings from `GAZEPIPE_*`, the same signals (Ctrl-C or SIGTERM stops both, and
+one exiting stops the other), the same clean shutdown.
 """
 
 from __future__ import annotations
@@ -11,8 +12,35 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from gazepipe import __version__
+
+
+def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO",
+                        help="recordings (any container and codec OpenCV's FFmpeg reads: mp4, webm, avi, mov)")
+    parser.add_argument("--out", type=Path, required=True, metavar="RESULTS.jsonl",
+                        help="one JSON object per frame, then a summary object per file")
+    parser.add_argument("--report", type=Path, metavar="REPORT.html", help="a self-contained HTML report")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="the per-frame results as a flat table")
+    parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
+    parser.add_argument("--window", type=int, default=1,
+                        help="frames of a file in the workers at once (default 1: each frame is tracked from the "
+                             "one before it, as a live client sending one frame at a time); with W, frame k is "
+                             "tracked from the state after frame k - W. Every run gives the same results")
+    parser.add_argument("--calibration", type=Path, metavar="FILE",
+                        help="a screen calibration exported from the service (calibration 'export' reply), for "
+                             "screen coordinates and the heat map")
+
+
+def _watch_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=int, metavar="INDEX", help="a local camera (0: the first)")
+    source.add_argument("--video", metavar="FILE", help="a video file, sent at its own frame rate")
+    parser.add_argument("--url", default="ws://127.0.0.1:8001/ws/gaze", help="the service's WebSocket")
+    parser.add_argument("--token", help="the service's GAZEPIPE_TOKEN, if it has one")
+    parser.add_argument("--max-unanswered", type=int, default=2, help="frames in flight at most (default 2)")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -57,16 +85,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, default one per core)")
     serve.set_defaults(handler=_serve)
 
-    from gazepipe.offline.analyze import add_arguments as analyze_arguments
-
     analyze = commands.add_parser("analyze", help="analyse recorded video files, every frame")
-    analyze_arguments(analyze)
+    _analyze_arguments(analyze)
     analyze.set_defaults(handler=_analyze)
 
-    from gazepipe.watch import add_arguments as watch_arguments
-
     watch = commands.add_parser("watch", help="stream a camera or a file to a running service, print the values")
-    watch_arguments(watch)
+    _watch_arguments(watch)
     watch.set_defaults(handler=_watch)
 
     version = commands.add_parser("version", help="print the version")

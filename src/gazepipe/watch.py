@@ -14,15 +14,6 @@ from gazepipe.client import GazeClient
 from gazepipe.protocol import ErrorMessage, GazeResult
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--camera", type=int, metavar="INDEX", help="a local camera (0: the first)")
-    source.add_argument("--video", metavar="FILE", help="a video file, sent at its own frame rate")
-    parser.add_argument("--url", default="ws://127.0.0.1:8001/ws/gaze", help="the service's WebSocket")
-    parser.add_argument("--token", help="the service's GAZEPIPE_TOKEN, if it has one")
-    parser.add_argument("--max-unanswered", type=int, default=2, help="frames in flight at most (default 2)")
-
-
 def _line(result: GazeResult | ErrorMessage) -> str:
     if isinstance(result, ErrorMessage):
         return f"error {result.code}: {result.message}"

@@ -1,4 +1,4 @@
-"""`gazepipe analyze VIDEO [VIDEO ...] --out RESULTS.jsonl [--report REPORT.html] [--csv F] [--workers N]`."""
+"""`gazepipe analyze`: every frame of each recording through the service's machinery, into the named outputs."""
 
 from __future__ import annotations
 
@@ -22,23 +22,6 @@ from gazepipe.offline.recording import Recording, RecordingError
 from gazepipe.offline.report import FileSeries, render
 from gazepipe.protocol import GazeResult
 from gazepipe.screen import CalibrationError
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO",
-                        help="recordings (any container and codec OpenCV's FFmpeg reads: mp4, webm, avi, mov)")
-    parser.add_argument("--out", type=Path, required=True, metavar="RESULTS.jsonl",
-                        help="one JSON object per frame, then a summary object per file")
-    parser.add_argument("--report", type=Path, metavar="REPORT.html", help="a self-contained HTML report")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="the per-frame results as a flat table")
-    parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
-    parser.add_argument("--window", type=int, default=1,
-                        help="frames of a file in the workers at once (default 1: each frame is tracked from the "
-                             "one before it, as a live client sending one frame at a time); with W, frame k is "
-                             "tracked from the state after frame k - W. Every run gives the same results")
-    parser.add_argument("--calibration", type=Path, metavar="FILE",
-                        help="a screen calibration exported from the service (calibration 'export' reply), for "
-                             "screen coordinates and the heat map")
 
 
 def _calibration(path: Path) -> dict[str, Any]:
@@ -139,9 +122,3 @@ async def _analyse_file(service: LocalService, path: Path, window: int, stop: as
     }
     outputs.summary(series.summary)
     return error is None
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gazepipe analyze", description=__doc__)
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args(argv)))
