@@ -5,8 +5,11 @@ Two recordings are made from the shared clip (640x360, 29.97 FPS), scaled to cov
 forth and back to 30 s, like a webcam recording of someone at a desk; and "clip", the whole clip, whose first 2.7 s
 and a few later moments show nobody (each such frame costs a whole-frame search). Each recording is analysed by
 the real command with `--window 1` (frame after frame, reproducible) and `--window 2` (both workers on the file),
-interleaved A, B, A, B. The figure is the analysis of the file (the summary's `analysis_s`: decode to written
-result); the start of the workers (loading the model) is shown apart.
+interleaved A, B, A, B. The speed is the analysis of the file (the summary's `analysis_s`: decode to written
+result), the start of the workers (loading the model) apart. Since this machine is shared, the CPU time of the
+command, its supervisor and workers is counted too (less that of a run on a one-frame file: the start-up), and
+from it the speed on idle cores: CPU-bound, one core for a window of 1 (each frame waits for the one before),
+every core for a window as wide.
 
     python benchmarks/analyze_speed.py [--rounds 2]
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,17 +68,24 @@ def recordings(folder: Path) -> dict[str, Path]:
     webcam: list[np.ndarray] = []
     while len(webcam) < 30 * FPS:
         webcam.extend(face if len(webcam) // len(face) % 2 == 0 else face[::-1])
-    return {"webcam": write(folder / "webcam.mp4", webcam[:int(30 * FPS)]), "clip": write(folder / "clip.mp4", frames)}
+    return {"one frame": write(folder / "one.mp4", face[:1]), "webcam": write(folder / "webcam.mp4", webcam[:900]),
+            "clip": write(folder / "clip.mp4", frames)}
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of the finished children: the command, and through it its supervisor and workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(folder: Path, recording: Path, window: int, workers: int) -> dict[str, float]:
     out = folder / f"w{window}.jsonl"
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu_s()
     subprocess.run([sys.executable, "-m", "gazepipe", "analyze", str(recording), "--out", str(out), "--workers",
                     str(workers), "--window", str(window)], check=True, capture_output=True, timeout=1800)
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, children_cpu_s() - cpu
     summary = json.loads(out.read_text().splitlines()[-1])
-    return {"analysis_s": summary["analysis_s"], "wall_s": wall, "frames": summary["frames_tracked"],
+    return {"analysis_s": summary["analysis_s"], "wall_s": wall, "cpu_s": cpu, "frames": summary["frames_tracked"],
             "video_s": summary["duration_s"]}
 
 
@@ -89,21 +100,28 @@ def main() -> None:
         folder = Path(name)
         files = recordings(folder)
         for _ in range(args.rounds):
+            runs.setdefault(("start-up", 1), []).append(run(folder, files["one frame"], 1, args.workers))
             for recording, path in files.items():
-                for window in windows:
-                    runs.setdefault((recording, window), []).append(run(folder, path, window, args.workers))
-    print(f"gazepipe analyze, 640x480 at 30 FPS, {args.workers} workers, {os.cpu_count()} cores, load "
-          f"{os.getloadavg()[0]:.1f} at the end, {args.rounds} interleaved rounds (medians)")
-    print(f"  {'recording':<10} {'frames':>6} {'window':>6} {'frames/s':>9} {'x real time':>12} {'analysis s':>11} "
-          f"{'start-up s':>11}")
+                if recording != "one frame":
+                    for window in windows:
+                        runs.setdefault((recording, window), []).append(run(folder, path, window, args.workers))
+    startup_cpu = statistics.median(r["cpu_s"] for r in runs.pop(("start-up", 1)))
+    cores = os.cpu_count() or 1
+    print(f"gazepipe analyze, 640x480 at 30 FPS, {args.workers} workers, {cores} cores, load "
+          f"{os.getloadavg()[0]:.1f} at the end, {args.rounds} interleaved rounds (medians); start-up "
+          f"(model, workers, a one-frame file) {startup_cpu:.2f} CPU s")
+    print(f"  {'recording':<8} {'frames':>6} {'window':>6} {'frames/s':>9} {'x real time':>12} {'analysis s':>11} "
+          f"{'CPU ms/frame':>13} {'x real time on idle cores':>26}")
     for (recording, window), results in runs.items():
         frames = results[0]["frames"]
         analysis = statistics.median(r["analysis_s"] for r in results)
-        startup = statistics.median(r["wall_s"] - r["analysis_s"] for r in results)
-        rounds = ", ".join(f"{r['analysis_s']:.2f}" for r in results)
+        cpu_ms = statistics.median((r["cpu_s"] - startup_cpu) / r["frames"] * 1000.0 for r in results)
+        # CPU-bound: with a window as wide as the cores, all of them; with 1, one core (the chain of frames)
+        idle = min(window, cores) * 1000.0 / cpu_ms / FPS
         speed = frames / analysis
-        print(f"  {recording:<10} {frames:>6.0f} {window:>6} {speed:>9.1f} {speed / FPS:>12.2f} {analysis:>11.2f} "
-              f"{startup:>11.2f}   (rounds: {rounds} s)")
+        rounds = ", ".join(f"{r['analysis_s']:.2f}" for r in results)
+        print(f"  {recording:<8} {frames:>6.0f} {window:>6} {speed:>9.1f} {speed / FPS:>12.2f} {analysis:>11.2f} "
+              f"{cpu_ms:>13.2f} {idle:>26.1f}   (rounds: {rounds} s)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +40,16 @@ def http_status(url: str) -> int | None:
 def test_wheel_serves_and_analyses_from_a_fresh_venv(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO_ROOT)], check=True, env=env,
+    # From a copy of the files git knows (as a fresh clone has them): the working tree's build/ may hold modules
+    # that no longer exist, which setuptools would put into the wheel.
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT, check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    tree = tmp_path / "tree"
+    for name in listed:
+        if (REPO_ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, tree / name)
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(tree)], check=True, env=env,
                    timeout=300, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("gazepipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
