@@ -29,7 +29,8 @@ import pytest
 
 from gazepipe.client import GazeClient
 from gazepipe.jpeg import decode_grey
-from gazepipe.protocol import GazeResult
+from gazepipe.protocol import CalibrationMessage, GazeResult, ReplyMessage
+from gazepipe.screen import ScreenMapping
 from gazepipe.testdata import REPO_ROOT, data_root, encode_jpeg
 
 from .service import Service
@@ -41,6 +42,10 @@ TRACKER_FIELDS = ("face_found", "face_box", "pupil_left", "pupil_right", "pupil_
                   "vertical_ratio", "is_blinking", "eye_openness_left", "eye_openness_right", "head_pose")
 SETTINGS = {"detect_every_s": 100000, "no_face_search_every_s": 0}
 DOCS_REPORT = REPO_ROOT / "docs" / "report.png"
+# A screen calibration as the service exports it: screen x and y linear in the two ratios around the middle.
+CALIBRATION = ScreenMapping(centre=(0.5, 0.5, 0.0, 0.0), scale=(0.1, 0.1), coef_x=(0.5, 0.5, 0, 0, 0, 0, 0, 0),
+                            coef_y=(0.5, 0, 0.5, 0, 0, 0, 0, 0), error=0.05, error_source="validation",
+                            fit_error=0.04).export()
 
 
 def clip_frames(frames: range) -> list[np.ndarray]:
@@ -89,8 +94,11 @@ def run() -> Iterator[Run]:
         write_lossless(folder / "excerpt.mkv", [decode_grey(jpeg) for jpeg in jpegs])
         data = CLIP.read_bytes()
         (folder / "truncated.mp4").write_bytes(data[: len(data) * 2 // 3])
+        reply = {"type": "reply", "request": "calibration", "data": {"action": "export", "calibration": CALIBRATION}}
+        (folder / "calibration.json").write_text(json.dumps(reply))  # the service's export reply, saved as is
         result = analyze(folder, "truncated.mp4", "excerpt.mkv", "--out", "results.jsonl", "--report",
-                         "report.html", "--csv", "results.csv", "--workers", "2", "--window", "1")
+                         "report.html", "--csv", "results.csv", "--workers", "2", "--window", "1", "--calibration",
+                         "calibration.json")
         lines = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
         yield Run(folder, jpegs, result, [r for r in lines if r.get("type") != "summary"],
                   [r for r in lines if r.get("type") == "summary"])
@@ -110,7 +118,7 @@ def test_truncated_file_is_reported_and_the_next_is_analysed(run: Run) -> None:
 
 def test_every_frame_in_order_with_the_outputs_named_and_nothing_else(run: Run) -> None:
     assert sorted(p.name for p in run.folder.iterdir()) == [
-        "excerpt.mkv", "report.html", "results.csv", "results.jsonl", "truncated.mp4"]
+        "calibration.json", "excerpt.mkv", "report.html", "results.csv", "results.jsonl", "truncated.mp4"]
     assert [r["frame"] for r in run.rows] == list(range(len(EXCERPT)))
     assert {r["file"] for r in run.rows} == {"excerpt.mkv"}
     assert all(r["frame_processed"] and r["dropped"] is None for r in run.rows)
@@ -127,6 +135,8 @@ def test_analyze_gives_the_services_tracker_outputs_frame_for_frame(run: Run) ->
     async def stream(url: str) -> list[GazeResult]:
         answers = []
         async with GazeClient(url, max_unanswered=1) as client:
+            await client.request(CalibrationMessage(action="import", data=CALIBRATION))
+            assert isinstance(await client.receive(), ReplyMessage)
             for jpeg, mine in zip(run.jpegs, analysed, strict=True):
                 # 1 s later on the service's clock: its first frame must not have timestamp 0 (receipt time)
                 await client.send(jpeg, timestamp_ms=mine.timestamp + 1000.0)
@@ -145,6 +155,8 @@ def test_analyze_gives_the_services_tracker_outputs_frame_for_frame(run: Run) ->
         # the same session signals, given the same frames at the same intervals
         assert mine.attention_score == theirs.attention_score, index
         assert mine.horizontal_ratio_smoothed == theirs.horizontal_ratio_smoothed, index
+        assert (mine.screen_x, mine.screen_y) == (theirs.screen_x, theirs.screen_y), index
+    assert sum(r.screen_x is not None for r in analysed) > len(EXCERPT) // 2, "the calibration was applied"
 
 
 def test_a_window_of_two_gives_the_same_results_on_every_run(run: Run) -> None:
@@ -199,10 +211,10 @@ def test_report_opens_offline_with_its_plots(run: Run, chromium: str, driver: Pa
     assert summary["pageErrors"] == [] and summary["requests"] == [], summary
     images = summary["images"]
     assert isinstance(images, list)
-    # attention, ratios, blink raster for the excerpt (no calibration: no heat map); none for the unreadable file
+    # attention, ratios, blink raster and (calibrated) the heat map for the excerpt; none for the unreadable file
     assert [i["alt"] for i in images] == ["Attention over time, with events",
                                           "Gaze ratios (0 image-left / upper lid .. 1 image-right / lower lid)",
-                                          "Blink raster"]
+                                          "Blink raster", "Screen gaze heat map"]
     assert all(i["complete"] and i["width"] > 300 and i["height"] > 50 for i in images), images
 
 
