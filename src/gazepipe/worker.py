@@ -104,7 +104,8 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
 
 
 def die_with_parent() -> None:
-    """Asks Linux to SIGTERM this worker when its supervisor dies, even by SIGKILL: no orphan keeps serving."""
+    """Asks Linux to SIGTERM this process when its parent dies, even by SIGKILL: no orphan keeps serving (a worker
+    when its supervisor dies, the supervisor of `gazepipe analyze` when the command dies)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
