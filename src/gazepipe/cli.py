@@ -25,10 +25,11 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="REPORT.html", help="a self-contained HTML report")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="the per-frame results as a flat table")
     parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
-    parser.add_argument("--window", type=int, default=1,
-                        help="frames of a file in the workers at once (default 1: each frame is tracked from the "
-                             "one before it, as a live client sending one frame at a time); with W, frame k is "
-                             "tracked from the state after frame k - W. Every run gives the same results")
+    parser.add_argument("--window", type=int,
+                        help="frames of a file in the workers at once (default: the number of workers, so that one "
+                             "file uses every core); frame k is tracked from the state right after frame k - W, so "
+                             "every run gives the same results. 1: each frame from the one before, exactly as a "
+                             "live client sending one frame at a time")
     parser.add_argument("--calibration", type=Path, metavar="FILE",
                         help="a screen calibration exported from the service (calibration 'export' reply), for "
                              "screen coordinates and the heat map")

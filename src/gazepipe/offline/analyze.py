@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our own message says why a file fails
     settings = Settings.from_env()
     workers = args.workers or settings.workers
-    window = args.window
+    window = args.window or workers
     if workers < 1 or window < 1:
         raise SystemExit("gazepipe analyze: --workers and --window must be at least 1")
     calibration = _calibration(args.calibration) if args.calibration else None
