@@ -225,12 +225,8 @@ class BlockingGazeClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="gazepipe-client", daemon=True)
         self._thread.start()
-        self.client = self._call(self._make(url, options))
+        self.client = GazeClient(url, **options)
         self._call(self.client.connect())
-
-    @staticmethod
-    async def _make(url: str, options: dict[str, Any]) -> GazeClient:
-        return GazeClient(url, **options)  # its asyncio objects belong to the client's loop
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)

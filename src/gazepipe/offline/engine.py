@@ -141,7 +141,8 @@ class LocalService:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        self._stopping = True  # the workers' goodbyes are no news
+        self._stopping = True  # the workers' goodbyes are no news, here or in their supervisor's log
+        logging.getLogger("gazepipe.dispatcher").setLevel(logging.ERROR)
         if self._supervisor is not None and self._supervisor.returncode is None:
             self._supervisor.terminate()
             try:
