@@ -87,16 +87,18 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[Run]:
-    """One `analyze` of a truncated copy of the clip, then of the lossless excerpt, with every output asked for."""
+    """One `analyze` of a truncated copy of the clip (unreadable), of the first half of the lossless excerpt's file
+    (readable up to where it was cut), then of the excerpt, with every output asked for."""
     with tempfile.TemporaryDirectory(prefix="gazepipe-analyze-test-") as name:
         folder = Path(name)
         jpegs = [encode_jpeg(frame, 90) for frame in clip_frames(EXCERPT)]
-        write_lossless(folder / "excerpt.mkv", [decode_grey(jpeg) for jpeg in jpegs])
+        excerpt = write_lossless(folder / "excerpt.mkv", [decode_grey(jpeg) for jpeg in jpegs]).read_bytes()
+        (folder / "half.mkv").write_bytes(excerpt[: len(excerpt) // 2])
         data = CLIP.read_bytes()
         (folder / "truncated.mp4").write_bytes(data[: len(data) * 2 // 3])
         reply = {"type": "reply", "request": "calibration", "data": {"action": "export", "calibration": CALIBRATION}}
         (folder / "calibration.json").write_text(json.dumps(reply))  # the service's export reply, saved as is
-        result = analyze(folder, "truncated.mp4", "excerpt.mkv", "--out", "results.jsonl", "--report",
+        result = analyze(folder, "truncated.mp4", "half.mkv", "excerpt.mkv", "--out", "results.jsonl", "--report",
                          "report.html", "--csv", "results.csv", "--workers", "2", "--window", "1", "--calibration",
                          "calibration.json")
         lines = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
@@ -104,11 +106,19 @@ def run() -> Iterator[Run]:
                   [r for r in lines if r.get("type") == "summary"])
 
 
-def test_truncated_file_is_reported_and_the_next_is_analysed(run: Run) -> None:
+def rows_of(run: Run, file: str) -> list[dict[str, object]]:
+    return [row for row in run.rows if row["file"] == file]
+
+
+def test_truncated_files_are_reported_and_the_next_is_analysed(run: Run) -> None:
     assert run.result.returncode == 1, run.result.stderr
     assert "truncated.mp4: not a video OpenCV can open" in run.result.stderr
-    truncated, excerpt = run.summaries
+    truncated, half, excerpt = run.summaries
     assert truncated["file"] == "truncated.mp4" and truncated["frames"] == 0 and "truncated" in str(truncated["error"])
+    # a stream cut in the middle: the frames before the cut are analysed and kept, then the error
+    assert half["file"] == "half.mkv" and f"ended after {half['frames']} of {len(EXCERPT)} frames" in str(half["error"])
+    assert 10 < int(half["frames"]) < len(EXCERPT)  # type: ignore[call-overload]
+    assert [row["frame"] for row in rows_of(run, "half.mkv")] == list(range(int(half["frames"])))  # type: ignore[call-overload]
     assert excerpt["file"] == "excerpt.mkv" and excerpt["error"] is None
     assert excerpt["frames"] == excerpt["frames_tracked"] == len(EXCERPT)
     statistics = excerpt["statistics"]
@@ -118,19 +128,19 @@ def test_truncated_file_is_reported_and_the_next_is_analysed(run: Run) -> None:
 
 def test_every_frame_in_order_with_the_outputs_named_and_nothing_else(run: Run) -> None:
     assert sorted(p.name for p in run.folder.iterdir()) == [
-        "calibration.json", "excerpt.mkv", "report.html", "results.csv", "results.jsonl", "truncated.mp4"]
-    assert [r["frame"] for r in run.rows] == list(range(len(EXCERPT)))
-    assert {r["file"] for r in run.rows} == {"excerpt.mkv"}
+        "calibration.json", "excerpt.mkv", "half.mkv", "report.html", "results.csv", "results.jsonl", "truncated.mp4"]
+    rows = rows_of(run, "excerpt.mkv")
+    assert [r["frame"] for r in rows] == list(range(len(EXCERPT)))
     assert all(r["frame_processed"] and r["dropped"] is None for r in run.rows)
-    times = [float(r["timestamp"]) for r in run.rows]  # type: ignore[arg-type]
+    times = [float(r["timestamp"]) for r in rows]  # type: ignore[arg-type]
     # the container's presentation times in ms (Matroska keeps them to the millisecond)
     assert np.allclose(times, np.arange(len(EXCERPT)) * 1000 / 30, atol=0.5), times[:5]
     csv_lines = (run.folder / "results.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("file,frame,timestamp,") and len(csv_lines) == len(EXCERPT) + 1
+    assert csv_lines[0].startswith("file,frame,timestamp,") and len(csv_lines) == len(run.rows) + 1
 
 
 def test_analyze_gives_the_services_tracker_outputs_frame_for_frame(run: Run) -> None:
-    analysed = [msgspec.convert(row, GazeResult) for row in run.rows]
+    analysed = [msgspec.convert(row, GazeResult) for row in rows_of(run, "excerpt.mkv")]
 
     async def stream(url: str) -> list[GazeResult]:
         answers = []
@@ -211,10 +221,11 @@ def test_report_opens_offline_with_its_plots(run: Run, chromium: str, driver: Pa
     assert summary["pageErrors"] == [] and summary["requests"] == [], summary
     images = summary["images"]
     assert isinstance(images, list)
-    # attention, ratios, blink raster and (calibrated) the heat map for the excerpt; none for the unreadable file
-    assert [i["alt"] for i in images] == ["Attention over time, with events",
-                                          "Gaze ratios (0 image-left / upper lid .. 1 image-right / lower lid)",
-                                          "Blink raster", "Screen gaze heat map"]
+    # attention, ratios, blink raster and (calibrated) the heat map for the cut file and for the excerpt; none for
+    # the unreadable one
+    plots = ["Attention over time, with events", "Gaze ratios (0 image-left / upper lid .. 1 image-right / lower lid)",
+             "Blink raster", "Screen gaze heat map"]
+    assert [i["alt"] for i in images] == plots * 2
     assert all(i["complete"] and i["width"] > 300 and i["height"] > 50 for i in images), images
 
 
