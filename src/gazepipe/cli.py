@@ -26,10 +26,10 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="the per-frame results as a flat table")
     parser.add_argument("--workers", type=int, help="tracker processes (GAZEPIPE_WORKERS, else one per core)")
     parser.add_argument("--window", type=int,
-                        help="frames of a file in the workers at once (default: the number of workers, so that one "
-                             "file uses every core); frame k is tracked from the state right after frame k - W, so "
-                             "every run gives the same results. 1: each frame from the one before, exactly as a "
-                             "live client sending one frame at a time")
+                        help="frames of a file in the workers at once, at most the number of workers (default: "
+                             "that number, so that one file uses every core); frame k is tracked from the state "
+                             "right after frame k - W, so every run gives the same results. 1: each frame from the "
+                             "one before, exactly as a live client sending one frame at a time")
     parser.add_argument("--calibration", type=Path, metavar="FILE",
                         help="a screen calibration exported from the service (calibration 'export' reply), for "
                              "screen coordinates and the heat map")

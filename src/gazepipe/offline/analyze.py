@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     workers = args.workers or settings.workers
     window = args.window or workers
-    if workers < 1 or window < 1:
-        raise SystemExit("gazepipe analyze: --workers and --window must be at least 1")
+    if workers < 1 or not 1 <= window <= workers:
+        # A session has one frame waiting for a worker at most: more would supersede each other.
+        raise SystemExit("gazepipe analyze: --workers must be at least 1 and --window from 1 to the workers")
     calibration = _calibration(args.calibration) if args.calibration else None
     return asyncio.run(_analyse_all(args, settings, workers, window, calibration))
 
