@@ -15,8 +15,8 @@ from gazepipe.client import BlockingGazeClient, GazeClient
 from gazepipe.protocol import ErrorMessage, GazeResult, ReplyMessage, StatsRequest
 
 from .conftest import FaceFrame
+from .recordings import clip_frames
 from .service import Service
-from .test_offline import clip_frames
 
 
 def bgr(jpeg: bytes) -> np.ndarray:

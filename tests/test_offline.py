@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import msgspec
 import numpy as np
 import pytest
@@ -31,11 +30,11 @@ from gazepipe.client import GazeClient
 from gazepipe.jpeg import decode_grey
 from gazepipe.protocol import CalibrationMessage, GazeResult, ReplyMessage
 from gazepipe.screen import ScreenMapping
-from gazepipe.testdata import REPO_ROOT, data_root, encode_jpeg
+from gazepipe.testdata import REPO_ROOT, encode_jpeg
 
+from .recordings import CLIP, clip_frames, write_lossless
 from .service import Service
 
-CLIP = data_root() / "video" / "short_hamilton_clip.mp4"
 EXCERPT = range(60, 150)  # empty stage, then a face that comes, flickers and stays
 TRACKER_FIELDS = ("face_found", "face_box", "pupil_left", "pupil_right", "pupil_left_confidence",
                   "pupil_right_confidence", "pupil_left_reason", "pupil_right_reason", "horizontal_ratio",
@@ -46,28 +45,6 @@ DOCS_REPORT = REPO_ROOT / "docs" / "report.png"
 CALIBRATION = ScreenMapping(centre=(0.5, 0.5, 0.0, 0.0), scale=(0.1, 0.1), coef_x=(0.5, 0.5, 0, 0, 0, 0, 0, 0),
                             coef_y=(0.5, 0, 0.5, 0, 0, 0, 0, 0), error=0.05, error_source="validation",
                             fit_error=0.04).export()
-
-
-def clip_frames(frames: range) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(CLIP))
-    out = []
-    for index in range(frames.stop):
-        ok, frame = capture.read()
-        assert ok, f"the clip ended at frame {index}"
-        if index in frames:
-            out.append(frame)
-    capture.release()
-    return out
-
-
-def write_lossless(path: Path, greys: list[np.ndarray], fps: float = 30.0) -> Path:
-    height, width = greys[0].shape
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), fps, (width, height))
-    assert writer.isOpened(), "OpenCV's FFmpeg cannot write FFV1"
-    for grey in greys:
-        writer.write(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
 
 
 def analyze(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -21,8 +21,8 @@ import pytest
 
 from gazepipe.testdata import REPO_ROOT
 
+from .recordings import clip_frames, write_lossless
 from .service import free_port
-from .test_offline import clip_frames, write_lossless
 
 pytestmark = pytest.mark.timeout(900)
 
