@@ -9,7 +9,9 @@ interleaved A, B, A, B. The speed is the analysis of the file (the summary's `an
 result), the start of the workers (loading the model) apart. Since this machine is shared, the CPU time of the
 command, its supervisor and workers is counted too (less that of a run on a one-frame file: the start-up), and
 from it the speed on idle cores: CPU-bound, one core for a window of 1 (each frame waits for the one before),
-every core for a window as wide.
+every core for a window as wide. Interleaved with those runs, this process tracks the same decoded frames with
+the tracker alone (one OpenCV thread, huge pages, as a worker): the command's CPU per frame over the bare
+tracker's, measured in the same minutes, is what the command adds to the tracking whatever the load.
 
     python benchmarks/analyze_speed.py [--rounds 2]
 """
@@ -30,7 +32,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gazepipe.model import predictor_path
+from gazepipe.supervisor import on_huge_pages
 from gazepipe.testdata import data_root
+from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.tracker import GazeTracker
 
 SIZE = (640, 480)
 FPS = 30.0
@@ -72,6 +78,24 @@ def recordings(folder: Path) -> dict[str, Path]:
             "clip": write(folder / "clip.mp4", frames)}
 
 
+def bare_tracker_cpu_ms(tracker: GazeTracker, path: Path) -> float:
+    """CPU ms per frame of the tracker alone on the recording's frames, each followed from the one before."""
+    capture = cv2.VideoCapture(str(path))
+    greys = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        greys.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    capture.release()
+    calibration, out = ThresholdCalibration(), None
+    started = time.process_time()
+    for grey in greys:
+        out = tracker.track(grey, calibration.hints(out))
+        calibration.update(out)
+    return (time.process_time() - started) / len(greys) * 1000.0
+
+
 def children_cpu_s() -> float:
     """CPU seconds of the finished children: the command, and through it its supervisor and workers."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -94,8 +118,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every variant")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    on_huge_pages()  # the bare tracker runs as the workers run it
+    cv2.setNumThreads(1)
+    tracker = GazeTracker(str(predictor_path()))
     windows = (1, args.workers)
     runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+    bare: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="gazepipe-speed-") as name:
         folder = Path(name)
         files = recordings(folder)
@@ -105,13 +133,14 @@ def main() -> None:
                 if recording != "one frame":
                     for window in windows:
                         runs.setdefault((recording, window), []).append(run(folder, path, window, args.workers))
+                    bare.setdefault(recording, []).append(bare_tracker_cpu_ms(tracker, path))
     startup_cpu = statistics.median(r["cpu_s"] for r in runs.pop(("start-up", 1)))
     cores = os.cpu_count() or 1
     print(f"gazepipe analyze, 640x480 at 30 FPS, {args.workers} workers, {cores} cores, load "
           f"{os.getloadavg()[0]:.1f} at the end, {args.rounds} interleaved rounds (medians); start-up "
           f"(model, workers, a one-frame file) {startup_cpu:.2f} CPU s")
     print(f"  {'recording':<8} {'frames':>6} {'window':>6} {'frames/s':>9} {'x real time':>12} {'analysis s':>11} "
-          f"{'CPU ms/frame':>13} {'x real time on idle cores':>26}")
+          f"{'CPU ms/frame':>13} {'x real time on idle cores':>26} {'/ bare tracker':>15}")
     for (recording, window), results in runs.items():
         frames = results[0]["frames"]
         analysis = statistics.median(r["analysis_s"] for r in results)
@@ -120,8 +149,12 @@ def main() -> None:
         idle = min(window, cores) * 1000.0 / cpu_ms / FPS
         speed = frames / analysis
         rounds = ", ".join(f"{r['analysis_s']:.2f}" for r in results)
+        ratio = cpu_ms / statistics.median(bare[recording])
         print(f"  {recording:<8} {frames:>6.0f} {window:>6} {speed:>9.1f} {speed / FPS:>12.2f} {analysis:>11.2f} "
-              f"{cpu_ms:>13.2f} {idle:>26.1f}   (rounds: {rounds} s)")
+              f"{cpu_ms:>13.2f} {idle:>26.1f} {ratio:>15.2f}   (rounds: {rounds} s)")
+    for recording, values in bare.items():
+        print(f"  bare tracker, {recording}: {statistics.median(values):.2f} CPU ms/frame "
+              f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
 
 
 if __name__ == "__main__":
