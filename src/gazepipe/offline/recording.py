@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,15 +59,8 @@ class Recording:
             grey = cv2.resize(grey, (plan.decoded_width, plan.decoded_height), interpolation=cv2.INTER_AREA)
         return VideoFrame(index, timestamp, grey)
 
-    def frames(self) -> Iterator[VideoFrame]:
-        """Every frame in order; raises RecordingError when the stream ends well short of the announced count."""
-        index = 0
-        while (frame := self.read(index)) is not None:
-            yield frame
-            index += 1
-        self.check_complete(index)
-
     def check_complete(self, frames_read: int) -> None:
+        """Raises RecordingError when the stream ended well short of the frames its container announces."""
         # Containers estimate their frame count from the duration: allow a frame or two of rounding.
         if self.frame_count and frames_read < self.frame_count - 2:
             raise RecordingError(f"{self.path}: truncated or corrupt: the stream ended after {frames_read} of "
