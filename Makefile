@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clients lint bench-accuracy bench-latency bench-throughput bench-scaling bench-stages clean
+.PHONY: run test clients lint bench-accuracy bench-latency bench-throughput bench-scaling bench-stages bench-analyze clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/install-system-packages.sh
 	bash scripts/install-system-packages.sh
@@ -51,6 +51,9 @@ bench-scaling: $(STAMP)
 bench-stages: $(STAMP)
 	$(PY) benchmarks/stages.py --check
 	$(PY) benchmarks/stages.py
+
+bench-analyze: $(STAMP)
+	$(PY) benchmarks/analyze_speed.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

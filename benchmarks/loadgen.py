@@ -9,7 +9,6 @@ client receive on one clock. Frames sent during the warm-up are answered but not
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import multiprocessing
@@ -199,23 +198,16 @@ class ClientLog:
         return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self.__dict__.items()}
 
 
-def _text_message(b64: str, seq: int, timestamp: float) -> str:
-    return ('{"type":"frame","image":"data:image/jpeg;base64,' + b64 + '","timestamp":' + repr(timestamp)
-            + ',"seq":' + str(seq) + "}")
-
-
 async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float, warmup: float, duration: float,
                      mode: str, start_at: float, grace: float, deflate: bool, window: int = 0) -> ClientLog:
     """One camera: connects, sends from `start_at` (time.time()) for warmup + duration, waits for answers.
 
     `window` > 0 behaves like the project's own client: a capture tick is skipped while that many frames are
     unanswered (counted as `skipped`); 0 sends every tick whatever the answers do."""
-    import websockets
-
-    from gazepipe.protocol import GazeResult, pack_binary_frame, server_json_decoder, server_msgpack_decoder
+    from gazepipe.client import GazeClient
+    from gazepipe.protocol import GazeResult
 
     record = ClientLog()
-    b64s = [base64.b64encode(j).decode() for j in jpegs] if mode == "text" else []
     sent_at: dict[int, float] = {}
     counted_from = 0
     total_frames = int((warmup + duration) * fps)
@@ -223,18 +215,20 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
     answered_total = 0
     last_seq = -1
     skipped_total = 0
+    # The project's Python client, without its own window (this one skips capture ticks instead of waiting) and
+    # without reconnecting (a lost connection is a finding here).
+    client = GazeClient(url, max_unanswered=0, mode="text" if mode == "text" else "binary", reconnect=False,
+                        compression="deflate" if deflate else None)
     try:
-        ws = await websockets.connect(url, max_size=None, compression="deflate" if deflate else None,
-                                      open_timeout=30, ping_interval=None)
+        await client.connect()
     except Exception as exc:
         record.connect_error = repr(exc)
         return record
 
     async def receive() -> None:
         nonlocal answered_total, last_seq
-        async for raw in ws:
+        async for message in client:
             now = time.perf_counter()
-            message = server_msgpack_decoder.decode(raw) if isinstance(raw, bytes) else server_json_decoder.decode(raw)
             seq = getattr(message, "seq", None)
             if seq is None:
                 continue
@@ -278,10 +272,7 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
                     record.skipped += 1
                 continue
             sent_at[k] = time.perf_counter()
-            if mode == "binary":
-                await ws.send(pack_binary_frame(k, float(k), jpegs[jpeg_index]))
-            else:
-                await ws.send(_text_message(b64s[jpeg_index], k, float(k)))
+            await client.send(jpegs[jpeg_index], timestamp_ms=float(k), seq=k)
             if k >= counted_from:
                 record.sent += 1
         if answered_total + skipped_total >= total_frames:
@@ -295,7 +286,7 @@ async def run_client(url: str, index: int, jpegs: tuple[bytes, ...], fps: float,
         with contextlib.suppress(BaseException):
             await receiver
         with contextlib.suppress(Exception):
-            await ws.close()
+            await client.close()
     return record
 
 

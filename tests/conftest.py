@@ -1,14 +1,18 @@
-"""Fixtures: the real service on a loopback port, and webcam-like frames of real faces."""
+"""Fixtures: the real service on a loopback port, webcam-like frames of real faces, and a real browser."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 from testdata import FRAME_SIZE, ReferenceFace, clean_wild_faces, encode_jpeg, face_frame, frame_transform
 
+from .chromium import DRIVER_DIR, find_or_install_chromium
 from .service import Service
 
 
@@ -55,3 +59,21 @@ def empty_jpeg() -> bytes:
     rng = np.random.default_rng(7)
     wall = rng.normal(128, 20, (FRAME_SIZE[1] // 8, FRAME_SIZE[0] // 8)).clip(0, 255).astype(np.uint8)
     return encode_jpeg(np.kron(wall, np.ones((8, 8), np.uint8)))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_or_install_chromium()
+    if path is None:
+        pytest.skip("Chromium is not installed and `apt-get install -y chromium` failed (no root or no apt?)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def driver() -> Path:
+    """tests/browser with playwright-core installed from its lock file."""
+    if not (DRIVER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to install playwright-core for the browser test"
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DRIVER_DIR, check=True, timeout=600)
+    return DRIVER_DIR / "drive.mjs"

@@ -26,49 +26,14 @@ import numpy as np
 import pytest
 from testdata import REPO_ROOT, clean_wild_faces, data_root, face_frame, frame_transform, webcam_frame
 
+from .chromium import DRIVER_DIR
 from .service import Service, free_port
 
-DRIVER_DIR = REPO_ROOT / "tests" / "browser"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "demo.png"
 CLIP_FRAMES = slice(90, 216)  # the clip's stretch with one frontal face of 80-100 px (reference labels)
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def find_or_install_chromium() -> str | None:
-    """Path of Debian's Chromium, installing it with apt-get when missing; None when that is impossible."""
-    for candidate in (os.environ.get("GAZEPIPE_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    if not shutil.which("apt-get"):
-        return None
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        try:
-            subprocess.run(sudo + command, check=True, env=env, capture_output=True, timeout=600)
-        except (OSError, subprocess.SubprocessError):
-            return None
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_or_install_chromium()
-    if path is None:
-        pytest.skip("Chromium is not installed and `apt-get install -y chromium` failed (no root or no apt?)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def driver() -> Path:
-    """tests/browser with playwright-core installed from its lock file."""
-    if not (DRIVER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed to install playwright-core for the browser test"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DRIVER_DIR, check=True, timeout=600)
-    return DRIVER_DIR / "drive.mjs"
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,11 @@ class Dispatcher:
         plan = frame.plan
         started = time.perf_counter()
         try:
-            decode_into(frame.jpeg, plan, self.ring.view(slot, plan.decoded_width, plan.decoded_height))
+            view = self.ring.view(slot, plan.decoded_width, plan.decoded_height)
+            if frame.pixels is not None:
+                view[...] = frame.pixels
+            else:
+                decode_into(frame.jpeg, plan, view)
         except ProtocolError as exc:
             self.ring.release(slot)
             metrics.ERRORS.labels(exc.code).inc()
@@ -217,11 +221,11 @@ class Dispatcher:
             return
         frame.decode_ms = (time.perf_counter() - started) * 1000.0
         metrics.STAGE_SECONDS.labels("decode").observe(frame.decode_ms / 1000.0)
-        frame.jpeg = b""  # the pixels are in the slot now
+        frame.jpeg, frame.pixels = b"", None  # the pixels are in the slot now
         frame.dispatched = session.served_at = time.monotonic()
         metrics.STAGE_SECONDS.labels("queue").observe(frame.dispatched - frame.received)
         job_id = next(self._job_ids)
-        hints = session.hints()
+        hints = session.hints(frame)
         job = ipc.Job(job_id, slot, plan.decoded_width, plan.decoded_height, float(plan.scale), hints)
         self._jobs[job_id] = InFlight(session, frame, slot, worker, slow=hints.detect or hints.face_box is None)
         worker.jobs.add(job_id)

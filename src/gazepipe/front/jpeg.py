@@ -99,6 +99,11 @@ def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int,
     if width * height > limit and buffers_whole_image(jpeg):
         raise ProtocolError("frame_too_large", f"progressive or multi-scan JPEG of {width}x{height} exceeds the "
                                                f"{limit}-pixel limit for such images")
+    return fit_slot(width, height, slot_pixels)
+
+
+def fit_slot(width: int, height: int, slot_pixels: int) -> JpegPlan:
+    """The largest of the allowed reductions at which a `width` x `height` frame fits a ring slot."""
     for scale in _SCALES:
         plan = JpegPlan(width, height, scale)
         if plan.decoded_width * plan.decoded_height <= slot_pixels:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
+import numpy as np
 
 from gazepipe.front import metrics
 from gazepipe.front.jpeg import JpegPlan
@@ -49,6 +50,7 @@ class Frame:
     received: float = field(default_factory=time.monotonic)
     dispatched: float = 0.0
     decode_ms: float = 0.0
+    pixels: np.ndarray | None = None  # already decoded to greyscale (a recording's frame): copied, not decoded
 
 
 class SlowConsumer(Exception):
@@ -97,9 +99,18 @@ class Session:
         """The sequence number of a frame whose client gave none."""
         return self.frames_received
 
-    def hints(self) -> TrackHints:
-        """What a worker needs to track this session's next frame; asks for a full detection now and then."""
-        now = time.monotonic()
+    def now(self, frame: Frame) -> float:
+        """The session's clock in seconds at `frame`, which times the periodic detection: the front's clock."""
+        return time.monotonic()
+
+    def clock_ms(self, frame: Frame) -> float:
+        """The frame's time for the signals (attention, events, statistics): the client's clock; a text-mode
+        frame without a timestamp (0) is placed at its receipt instead."""
+        return frame.timestamp if frame.timestamp > 0 else frame.received * 1000.0
+
+    def hints(self, frame: Frame) -> TrackHints:
+        """What a worker needs to track `frame`, this session's next; asks for a full detection now and then."""
+        now = self.now(frame)
         search = self.last is None or not self.last.face_found
         if search:
             self._last_search = now
@@ -179,9 +190,15 @@ class Session:
             self._running_in_order = False
 
     def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
-        """Takes a worker's measurements: the tracker's hints are updated at once, the result is built and sent
-        in the frame's turn (`in_order`)."""
+        """Takes a worker's measurements: the tracker's hints are updated at once (`follow`), the result is built
+        and sent in the frame's turn (`in_order`)."""
         self.frames_processed += 1
+        self.follow(frame, out)
+        arrived = time.monotonic()
+        self.in_order(frame.ordinal, lambda: self._answer_tracked(frame, out, track_ms, arrived))
+
+    def follow(self, frame: Frame, out: TrackOutput) -> None:
+        """Takes a frame's measurements into what the next frames are tracked from (`hints`)."""
         self.calibration.update(out)
         self.last = out
         if out.face_found:
@@ -189,15 +206,11 @@ class Session:
         elif self._no_face_since is None:
             self._no_face_since = frame.received
         if out.detector_ran:
-            self._last_detect = time.monotonic()
-        arrived = time.monotonic()
-        self.in_order(frame.ordinal, lambda: self._answer_tracked(frame, out, track_ms, arrived))
+            self._last_detect = self.now(frame)
 
     def _answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float, arrived: float) -> None:
         """Builds a tracked frame's result, updating the session's signals."""
-        # The client's clock; a text-mode frame without a timestamp (0) is placed at its receipt instead.
-        clock_ms = frame.timestamp if frame.timestamp > 0 else frame.received * 1000.0
-        signals = self.signals.process(out, clock_ms)
+        signals = self.signals.process(out, self.clock_ms(frame))
         is_left, is_right, is_center = gaze_direction(out.horizontal_ratio, self.attention.settings)
         now = time.monotonic()
         total_ms = (now - frame.received) * 1000.0

@@ -103,8 +103,9 @@ def serve_front(sock: socket.socket, tracker: GazeTracker, hello: ipc.Hello) -> 
         ring.close()
 
 
-def _die_with_parent() -> None:
-    """Asks Linux to SIGTERM this worker when its supervisor dies, even by SIGKILL: no orphan keeps serving."""
+def die_with_parent() -> None:
+    """Asks Linux to SIGTERM this process when its parent dies, even by SIGKILL: no orphan keeps serving (a worker
+    when its supervisor dies, the supervisor of `gazepipe analyze` when the command dies)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -120,7 +121,7 @@ def run(settings: Settings, worker_index: int, restarts: int, tracker: GazeTrack
     # contention (measured: tracking wall time per frame 20-30 % lower with one thread, the same CPU time).
     cv2.setNumThreads(1)
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the supervisor died before the request took effect
         return
     hello = ipc.Hello(worker_index=worker_index, pid=os.getpid(), restarts=restarts)

@@ -1,0 +1,5 @@
+"""`python -m gazepipe`: the `gazepipe` command."""
+
+from gazepipe.cli import main
+
+main()
