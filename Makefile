@@ -34,8 +34,8 @@ DATA ?= ../shared/data
 bench-accuracy: $(STAMP)
 	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-wild --faces $(DATA)/faces --eyes $(DATA)/cew-eyes --baseline
 	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-helen-afw --columbia $(DATA)/columbia-eyes --sizes 62 45 \
-		--set helen helen_moved
-	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-helen-afw --sizes 62 --set helen_vertical
+		--set helen helen_moved --jobs 2
+	$(PY) benchmarks/accuracy.py --faces $(DATA)/faces-helen-afw --sizes 62 --set helen_vertical --jobs 2
 
 # Speed benchmarks (docs/performance.md): each starts the service as `make run` does, on a free loopback port.
 bench-latency: $(STAMP)

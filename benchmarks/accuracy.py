@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import testdata
 from categories import OPEN, Looks, looks
-from gaze_moved import SHIFTS, VERTICAL_SHIFTS, move_gaze
+from gaze_moved import IRIS_CENTRES, SHIFTS, VERTICAL_SHIFTS, move_gaze
 from gazetracking_baseline import CALIBRATION_FRAMES as BASELINE_FRAMES
 from gazetracking_baseline import GazeTrackingBaseline
 
@@ -179,7 +179,7 @@ def helen_frames(faces: list[HelenFace], size: float, moves: tuple[tuple[float, 
         corners = [(points[36], points[39]), (points[42], points[45])]
         lids = [(points[[37, 38]].mean(axis=0), points[[40, 41]].mean(axis=0)),
                 (points[[43, 44]].mean(axis=0), points[[46, 47]].mean(axis=0))]
-        irises = helen.mesh[[468, 473]]
+        irises = helen.mesh[list(IRIS_CENTRES)]
         transform = testdata.frame_transform(irises[0], irises[1], size)
         image = read_colour(helen.face.file)
         variants = [(0.0, image, irises)] if not moves else [

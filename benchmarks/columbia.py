@@ -4,8 +4,9 @@ The eye contour is taken from the crop's geometry, not found in it: the crops ar
 68-point eye contour's box around its centre, so the corners lie at 1/6 and 5/6 of the width at mid-height, and
 the lids are put at a fixed eye aspect ratio of 0.3 (dlib's usual open eye; the upper and lower lid points at 1/3
 and 2/3 of the span). The contour is then the same for every gaze of an eye, so the pupil is measured alone,
-without the landmark fit's own errors, and `vertical_ratio` is a fixed linear function of the pupil's y: its
-up/down order is the pupil's. The 68-point model needs a whole face, which a 64 px eye crop does not hold."""
+without the landmark fit's own errors, and `vertical_ratio` is nearly a function of the pupil's y alone (the lid
+lines slope along the contour): its up/down order is about the pupil's. The 68-point model needs a whole face,
+which a 64 px eye crop does not hold."""
 
 from __future__ import annotations
 
