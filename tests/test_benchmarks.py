@@ -75,3 +75,16 @@ def test_scaling_smoke() -> None:
     assert isinstance(alone, dict)
     assert {"decode", "landmarks", "pupils", "tracker_with_decode"} <= set(alone["stage_median_ms"])
     assert {"floor_ms", "floor_min_ms", "stage_min_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
+
+
+def test_model_curve_smoke() -> None:
+    result = run_json("model_curve.py", "--candidates", "15x500", "8x250", "--faces", "12", "--wild", "1",
+                      "--clip", "40", timeout=900.0)
+    assert set(result) == {"15x500", "8x250"}
+    full, pruned = result["15x500"], result["8x250"]
+    for row in (full, pruned):
+        assert {"ms_median", "ratio", "human_mean", "human_p95", "full_mean", "full_p95", "clip_found",
+                "drift_median", "jitter_median", "pupil_e05", "pupil_e10", "pupil_h_error", "pupil_slope"} <= set(row)
+        assert row["faces"] > 0 and row["human_mean"] > 0
+    assert full["full_mean"] == 0 and pruned["full_mean"] > 0
+    assert pruned["MB"] < full["MB"] / 3
