@@ -25,7 +25,7 @@ clients:
 	bash scripts/build-clients.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src workers tests benchmarks fuzz deploy
+	$(VENV)/bin/ruff check src workers tests benchmarks fuzz deploy models
 	$(VENV)/bin/mypy
 
 # Speed benchmarks (docs/performance.md): each starts the service as `make run` does, on a free loopback port.
