@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), help="STAGESxTREES, full first")
     parser.add_argument("--extra", type=Path, nargs="*", default=[], help="other model files, as candidates")
     parser.add_argument("--split", choices=("tune", "test", "all"), default="all",
-                        help="faces-helen-afw faces by photo (models/refit.py fits on the tune side)")
+                        help="faces-helen-afw faces by photo (testdata.helen_afw_split)")
     parser.add_argument("--faces", type=int, help="only the first N faces of faces-helen-afw")
     parser.add_argument("--wild", type=int, help="only the first N faces of the tune half for the pupils")
+    parser.add_argument("--clip", type=int, help="only the first N frames of the clip")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(faces)} faces of faces-helen-afw with a detected face", file=sys.stderr)
         for name, row in landmarks(candidates, faces).items():
             report[name].update(row)
-        clip = clip_frames()
+        clip = clip_frames()[: args.clip]
         starts = follow_starts(clip)
         for candidate in candidates:
             report[candidate.name].update(stability(GazeTracker(candidate.path), clip))
@@ -222,11 +223,11 @@ def stability(tracker: GazeTracker, clip: list[ClipFrame]) -> dict[str, float | 
                 jitter.append(100 * float(np.linalg.norm(moved - (irises.mean(axis=0) - before), axis=1).mean()) / iod)
         previous, previous_ref = out, ref
     size = np.log(np.array(sizes))
-    spread = np.abs(size - np.median(size))
+    spread = 100 * (np.exp(np.abs(size - np.median(size))) - 1) if sizes else None
     return {
         "clip_found": found, "clip_detector_runs": detector_runs, "clip_fit_only": fit_only,
-        "box_p95_pct": float(100 * (np.exp(np.percentile(spread, 95)) - 1)),
-        "box_max_pct": float(100 * (np.exp(spread.max()) - 1)),
+        "box_p95_pct": None if spread is None else float(np.percentile(spread, 95)),
+        "box_max_pct": None if spread is None else float(spread.max()),
         "jitter_median": float(np.median(jitter)) if jitter else None,
         "jitter_p95": float(np.percentile(jitter, 95)) if jitter else None,
     }

@@ -89,3 +89,16 @@ def test_stages_smoke() -> None:
     check = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--check")
     assert check["frames"] > 0 and check["eyes"] > 0
     assert check["frames_differing"] == 0 and check["eyes_differing"] == 0
+
+
+def test_model_curve_smoke() -> None:
+    result = run_json("model_curve.py", "--candidates", "15x500", "8x250", "--faces", "12", "--wild", "1",
+                      "--clip", "40", timeout=900.0)
+    assert set(result) == {"15x500", "8x250"}
+    full, pruned = result["15x500"], result["8x250"]
+    for row in (full, pruned):
+        assert {"ms_median", "ratio", "human_mean", "human_p95", "full_mean", "full_p95", "clip_found",
+                "drift_median", "jitter_median", "pupil_e05", "pupil_e10", "pupil_h_error", "pupil_slope"} <= set(row)
+        assert row["faces"] > 0 and row["human_mean"] > 0
+    assert full["full_mean"] == 0 and pruned["full_mean"] > 0
+    assert pruned["MB"] < full["MB"] / 3

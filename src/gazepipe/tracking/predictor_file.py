@@ -8,9 +8,9 @@ version 1, the initial shape (a matrix of 2 x parts floats), the stages' forests
 its splits (pixel index, pixel index, threshold) and its leaves (a shape update each)), and per stage the anchor
 point index and offset of each feature pixel.
 
-The ~40 million values are found and decoded with NumPy: the file is cut into chunks, a walk from the start of
-every chunk runs in all chunks at once, and the one walk from the file's start joins them, as a variable-length
-code falls back into step within a few values."""
+The 33 million values of the 100 MB model are found and decoded with NumPy: the file is cut into chunks, a walk
+from the start of every chunk runs in all chunks at once, and the one walk from the file's start joins them, as a
+variable-length code falls back into step within a few values."""
 
 from __future__ import annotations
 
