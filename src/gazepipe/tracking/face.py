@@ -34,10 +34,13 @@ THUMBNAIL = 16
 # misplaced by 15-30 %, some of them with a thumbnail that still matched; the windowed detector takes up to
 # TRACK_MARGIN. (Measured on the benchmarks' faces: with both checks no failed fit was accepted.)
 MAX_SHIFT = 0.05
-# The box dlib's detector draws around a face, relative to the 68 points' centroid and RMS radius (mean over
-# the benchmarks' faces; the landmark fit moved eye points by 1 px at most when given this box instead).
-BOX_OFFSET = (0.03, -0.09)
-BOX_SIZE = 2.89
+# Where dlib's detector draws its box around a face: the box centre's offset from the 68 points' centroid and
+# the box's side, in units of the points' RMS radius. A followed face's box is placed as the detector placed it
+# at the face's last detection (`placement`): a turned face's box sits elsewhere on its points than a frontal
+# one's, and the pruned model's fit is sensitive to that (in boxes placed for a frontal face, a face turned by
+# 33 degrees was fitted at 24-31). DEFAULT_PLACEMENT is the mean over the benchmarks' faces (both models).
+Placement = tuple[float, float, float]
+DEFAULT_PLACEMENT: Placement = (0.03, -0.09, 2.89)
 # While a face is followed, the periodic full-frame search looks only for a face this much wider (someone
 # nearer the camera), at the scale where such a face is just detectable (the detector's window is 80 px).
 LARGER = 1.2
@@ -133,16 +136,29 @@ def parts_array(parts: dlib.points) -> np.ndarray:
     return np.array(json.loads(repr(parts)[6:].translate(_NO_PARENTHESES)), dtype=np.float64).reshape(-1, 2)
 
 
-def box_from_landmarks(landmarks: np.ndarray) -> Box:
-    """The box the detector would draw around a face with these 68 points: where the next frame's face is
-    followed, without running the detector."""
+def placement(landmarks: np.ndarray, box: Box) -> Placement:
+    """How the detector's `box` lies on the landmarks fitted in it (see DEFAULT_PLACEMENT)."""
+    centre, radius = _centre_radius(landmarks)
+    x, y, w, h = box
+    return (float(x + w / 2 - centre[0]) / radius, float(y + h / 2 - centre[1]) / radius, w / radius)
+
+
+def box_from_landmarks(landmarks: np.ndarray, where: Placement = DEFAULT_PLACEMENT) -> Box:
+    """The box the detector would draw around a face with these 68 points, placed on them as `where` says:
+    where the next frame's face is followed, without running the detector."""
+    centre, radius = _centre_radius(landmarks)
+    dx, dy, side = where
+    size = side * radius
+    x, y = centre[0] + dx * radius - size / 2, centre[1] + dy * radius - size / 2
+    return (round(x), round(y), round(size), round(size))
+
+
+def _centre_radius(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """The points' centroid and RMS distance from it."""
     # np.mean's own sum and division without its Python wrapper (the same values, a few microseconds less)
     count = len(landmarks)
     centre = np.add.reduce(landmarks, axis=0) / count
-    radius = math.sqrt(np.add.reduce(((landmarks - centre) ** 2).sum(axis=1)) / count)
-    size = BOX_SIZE * radius
-    x, y = centre[0] + BOX_OFFSET[0] * radius - size / 2, centre[1] + BOX_OFFSET[1] * radius - size / 2
-    return (round(x), round(y), round(size), round(size))
+    return centre, max(math.sqrt(float(np.add.reduce(((landmarks - centre) ** 2).sum(axis=1))) / count), 1e-6)
 
 
 def thumbnail(grey: np.ndarray, box: Box) -> bytes:

@@ -11,10 +11,13 @@ from gazepipe.tracking import eye_state
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
+    DEFAULT_PLACEMENT,
     MAX_SHIFT,
     MIN_SIMILARITY,
     FaceFinder,
+    Placement,
     box_from_landmarks,
+    placement,
     shift,
     similarity,
     thumbnail,
@@ -22,6 +25,12 @@ from gazepipe.tracking.face import (
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import Pupil, locate
 from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
+
+# A followed fit is trusted only while the head turned less than this between frames (degrees of yaw or
+# pitch): the pruned model fits a face that turned to a pose between its old and new one while its box is still
+# placed for the old pose (a head turned by 33 degrees, in the box of the same head facing the camera: 24), and
+# a detector's box puts it right.
+MAX_TURN = 10.0
 
 # dlib's upper-lid points sit below the lid margin, by about a quarter of the opening (measured against
 # MediaPipe's lids on the `tune` half of faces-wild): the vertical ratio is taken from the raised lid.
@@ -62,6 +71,7 @@ class GazeTracker:
             face_found=True,
             face_box=face.box,
             face_patch=face.patch,
+            face_placement=face.placement,
             unconfirmed=face.unconfirmed,
             detector_ran=face.detector_ran,
             landmarks=list(map(tuple, landmarks.tolist())),  # the same floats as float(p[0]), float(p[1])
@@ -76,7 +86,7 @@ class GazeTracker:
             eye_openness_left=eye_state.openness(eyes[0], closed_scores[0]),
             eye_openness_right=eye_state.openness(eyes[1], closed_scores[1]),
             eyes_closed=eyes_closed,
-            head_pose=head_pose(landmarks, (grey.shape[1], grey.shape[0])),
+            head_pose=face.pose,
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
         )
 
@@ -91,9 +101,11 @@ class GazeTracker:
                 if larger is not None:
                     return self._fit(grey, larger, True, 0)
             if hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY:
-                face = self._fit(grey, hints.face_box, hints.detect, hints.unconfirmed + 1)
+                face = self._fit(grey, hints.face_box, hints.detect, hints.unconfirmed + 1,
+                                 hints.face_placement or DEFAULT_PLACEMENT)
                 if (similarity(face.patch, hints.face_patch) >= MIN_SIMILARITY
-                        and shift(hints.face_box, face.box) <= MAX_SHIFT):
+                        and shift(hints.face_box, face.box) <= MAX_SHIFT
+                        and _turned_little(hints.head_pose, face.pose)):
                     return face
             box = self._faces.follow(grey, hints.face_box)
             if box is not None:
@@ -101,11 +113,16 @@ class GazeTracker:
         box = self._faces.detect(grey, reduced_first=not hints.after_no_face)
         return None if box is None else self._fit(grey, box, True, 0)
 
-    def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int) -> _Face:
-        """The 68 points fitted in `box`, and the face's box and thumbnail as the next frame follows them."""
+    def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int,
+             where: Placement | None = None) -> _Face:
+        """The 68 points fitted in `box`, and the face's box and thumbnail as the next frame follows them. A box
+        from the detector (`where` None) sets how the following boxes are placed on this face's points; a
+        followed box keeps the placement `where` it was given."""
         landmarks = self._faces.landmarks(grey, box)
-        followed = box_from_landmarks(landmarks)
-        return _Face(landmarks, followed, thumbnail(grey, followed), detector_ran, unconfirmed)
+        where = where or placement(landmarks, box)
+        followed = box_from_landmarks(landmarks, where)
+        pose = head_pose(landmarks, (grey.shape[1], grey.shape[0]))
+        return _Face(landmarks, followed, thumbnail(grey, followed), where, pose, detector_ran, unconfirmed)
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,17 @@ class _Face:
     landmarks: np.ndarray  # (68, 2)
     box: Box  # from the landmarks, where the next frame follows the face
     patch: bytes  # the thumbnail of `box`: the next frame's face, fitted, must look like it
+    placement: Placement  # how the detector last placed its box on this face's points
+    pose: tuple[float, float, float] | None  # yaw, pitch, roll
     detector_ran: bool  # a full-frame detector
     unconfirmed: int  # frames since a detector last saw the face
+
+
+def _turned_little(before: tuple[float, float, float] | None, now: tuple[float, float, float] | None) -> bool:
+    """Whether yaw and pitch each changed by at most MAX_TURN degrees (unknown poses count as unchanged)."""
+    if before is None or now is None:
+        return True
+    return abs(now[0] - before[0]) <= MAX_TURN and abs(now[1] - before[1]) <= MAX_TURN
 
 
 def _point(p: np.ndarray) -> Point:

@@ -13,6 +13,8 @@ class TrackHints(msgspec.Struct, frozen=True):
 
     face_box: Box | None = None  # where the previous frame's face is followed
     face_patch: bytes | None = None  # the previous frame's thumbnail of that box (`face.thumbnail`)
+    face_placement: tuple[float, float, float] | None = None  # how the detector last placed its box on the face
+    head_pose: tuple[float, float, float] | None = None  # the previous frame's yaw, pitch, roll
     unconfirmed: int = 0  # frames followed since a detector last saw the face
     after_no_face: bool = False  # the stream's previous frame had no face
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
@@ -25,6 +27,7 @@ class TrackOutput(msgspec.Struct):
     face_found: bool = False
     face_box: Box | None = None  # the face's box as dlib's detector frames it, from the 68 points
     face_patch: bytes | None = None  # its thumbnail, against which the next frame checks that it is still there
+    face_placement: tuple[float, float, float] | None = None  # how the detector last placed its box on the face
     unconfirmed: int = 0  # frames since a detector last saw the face (0: it saw it on this frame)
     detector_ran: bool = False  # a full-frame detector (for any face, or for a larger one)
     landmarks: list[Point] | None = None  # the 68 points
@@ -48,5 +51,7 @@ def following(previous: TrackOutput | None, thresholds: tuple[float, float] | No
     """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
     if previous is None or not previous.face_found:
         return TrackHints(thresholds=thresholds, detect=detect, after_no_face=previous is not None)
-    return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch, unconfirmed=previous.unconfirmed,
+    return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch,
+                      face_placement=previous.face_placement, head_pose=previous.head_pose,
+                      unconfirmed=previous.unconfirmed,
                       thresholds=thresholds, detect=detect)
