@@ -154,6 +154,32 @@ def split_by_source(faces: list[ReferenceFace]) -> tuple[list[ReferenceFace], li
     return halves
 
 
+@cache
+def helen_afw_faces() -> tuple[ReferenceFace, ...]:
+    """Every face of `faces-helen-afw` (one per crop): MediaPipe's labels and the human 68 points (`pts68`)."""
+    folder = data_root() / "faces-helen-afw"
+    entries = json.loads((folder / "reference_mediapipe.json").read_text())
+    return tuple(ReferenceFace(file=folder / entry["file"], index=0, raw=entry["faces"][0]) for entry in entries)
+
+
+@cache
+def helen_afw_meshes() -> tuple[np.ndarray, ...]:
+    """The 478 Face Mesh points (x, y) of each `faces-helen-afw` face, in `helen_afw_faces` order."""
+    images = json.loads((data_root() / "faces-helen-afw" / "reference_mediapipe_full478.json").read_text())["images"]
+    return tuple(np.asarray(image["faces"][0]["landmarks_xy"], dtype=np.float64) for image in images)
+
+
+def photo_of(face: ReferenceFace) -> str:
+    """The photo a `faces-helen-afw` crop was cut from: `afw/4538917191_1.jpg` .. `_14` are one photo."""
+    return f"{face.file.parent.name}/{face.file.stem.rsplit('_', 1)[0]}"
+
+
+def helen_afw_split(face: ReferenceFace) -> str:
+    """"tune" or "test" for a `faces-helen-afw` face, by a stable hash of its photo (one photo's faces stay on one
+    side)."""
+    return "test" if zlib.crc32(photo_of(face).encode()) % 2 == 0 else "tune"
+
+
 @dataclass(frozen=True)
 class AnnotatedFace:
     """One face of `faces/` with its 68 annotated points (x, y) and, where labelled, its two pupils."""
