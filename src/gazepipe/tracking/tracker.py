@@ -56,7 +56,7 @@ class GazeTracker:
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
         closed_scores = eye_state.closed_scores(eyes)
         # a blink closes both eyes: their evidence is pooled, so that one unsure eye does not hide it
-        eyes_closed = float(np.mean(closed_scores)) > 0.5
+        eyes_closed = float(np.mean(closed_scores)) > eye_state.CLOSED_ABOVE
         thresholds = hints.thresholds or (None, None)
         pupils = [
             Pupil(None, 0.0, "eye_closed", None) if eyes_closed else locate(e, t)
