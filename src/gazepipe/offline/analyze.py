@@ -21,7 +21,7 @@ from gazepipe.offline.outputs import Outputs
 from gazepipe.offline.recording import Recording, RecordingError
 from gazepipe.offline.report import FileSeries, render
 from gazepipe.protocol import GazeResult
-from gazepipe.signals.screen import CalibrationError
+from gazepipe.signals.screen import CalibrationError, ScreenMapping
 
 
 def _calibration(path: Path) -> dict[str, Any]:
@@ -33,8 +33,10 @@ def _calibration(path: Path) -> dict[str, Any]:
     for key in ("data", "calibration"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
-    if not isinstance(data, dict):
-        raise SystemExit(f"gazepipe analyze: {path} is not a calibration exported by the service")
+    try:
+        ScreenMapping.from_export(data if isinstance(data, dict) else {})
+    except CalibrationError as exc:
+        raise SystemExit(f"gazepipe analyze: {path}: {exc}") from None
     return data
 
 
@@ -107,7 +109,7 @@ async def _analyse_file(service: LocalService, path: Path, window: int, stop: as
                     frames += 1
                     tracked += isinstance(answer.message, GazeResult) and answer.message.frame_processed
                     bar.update()
-    except (RecordingError, CalibrationError) as exc:
+    except RecordingError as exc:
         error = str(exc)
         tqdm.write(f"gazepipe analyze: {error}", file=sys.stderr)
     finally:

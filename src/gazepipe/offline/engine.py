@@ -155,10 +155,12 @@ class LocalService:
                 await asyncio.wait_for(self._relay, timeout=1.0)
         await self._front.stop()
 
-    async def _wait_for_workers(self, timeout_s: float = 120.0) -> None:
+    async def _wait_for_workers(self, count: int | None = None, timeout_s: float = 120.0) -> None:
+        """Until `count` workers (default: all) are connected."""
         assert self._supervisor is not None and self._front.dispatcher is not None
+        wanted = self.settings.workers if count is None else count
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(self._front.dispatcher.workers) < self.settings.workers:
+        while len(self._front.dispatcher.workers) < wanted:
             if self._supervisor.returncode is not None:
                 raise AnalysisError(f"the tracker workers' supervisor exited with {self._supervisor.returncode}")
             if asyncio.get_running_loop().time() > deadline:
@@ -207,6 +209,7 @@ class LocalService:
                         except RecordingError as exc:  # reported once the frames read before it are answered
                             incomplete = exc
                         break
+                    await self._wait_for_workers(1)  # while a crashed worker restarts, frames wait for it
                     ordinal = session.next_ordinal()
                     session.frames_received += 1
                     pending[ordinal] = frame
