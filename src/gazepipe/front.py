@@ -14,10 +14,29 @@ from dataclasses import replace
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol import ws_stream
 
 from gazepipe import logs
 from gazepipe.app import Front, create_app
 from gazepipe.config import Settings
+
+
+class UncompressedHandshake(ws_stream.Handshake):
+    """hypercorn's WebSocket handshake, declining the extensions a client offers.
+
+    hypercorn (0.18, no setting for it) accepts permessage-deflate whenever it is offered, and browsers always
+    offer it: the front would then inflate every JPEG frame and deflate every answer, for nothing on JPEG bytes
+    (0.1 ms of CPU per 24 KB binary frame, 0.2 per text frame). RFC 7692 lets the server decline, and the
+    client then sends its messages as they are."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], http_version: str) -> None:
+        super().__init__(headers, http_version)
+        self.extensions = None
+
+
+def decline_compression() -> None:
+    """Makes hypercorn answer every WebSocket handshake with `UncompressedHandshake`."""
+    ws_stream.Handshake = UncompressedHandshake  # type: ignore[misc]
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -45,6 +64,7 @@ async def run(settings: Settings) -> None:
         logging.getLogger("gazepipe.front").info("shutting down: draining sessions")
         await front.drain()
 
+    decline_compression()
     await serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
 
