@@ -42,7 +42,7 @@ class WorkerLink:
     index: int
     pid: int
     restarts: int
-    writer: asyncio.StreamWriter
+    writer: asyncio.WriteTransport  # the worker's socket
     jobs: set[int] = field(default_factory=set)
     frames_done: int = 0
     connected_at: float = field(default_factory=time.time)
@@ -103,7 +103,7 @@ class Dispatcher:
 
     # Workers' side ---------------------------------------------------------------------------------------
 
-    def add_worker(self, hello: ipc.Hello, writer: asyncio.StreamWriter) -> WorkerLink:
+    def add_worker(self, hello: ipc.Hello, writer: asyncio.WriteTransport) -> WorkerLink:
         link = WorkerLink(index=hello.worker_index, pid=hello.pid, restarts=hello.restarts, writer=writer)
         self.workers[hello.pid] = link
         writer.write(ipc.frame(ipc.RingInfo(self.ring.name, self.ring.slots, self.ring.slot_bytes)))
