@@ -136,7 +136,7 @@ class Dispatcher:
         link.frames_done += 1
         self.ring.release(job.slot)
         job.session.in_flight -= 1
-        metrics.STAGE_SECONDS.labels("track").observe(done.track_ms / 1000.0)
+        metrics.TRACK_SECONDS.observe(done.track_ms / 1000.0)
         if done.error is not None:
             if not job.answered and not job.session.closed:
                 metrics.ERRORS.labels("tracking_failed").inc()
@@ -215,10 +215,10 @@ class Dispatcher:
                                                               frame.timestamp, frame.seq))
             return
         frame.decode_ms = (time.perf_counter() - started) * 1000.0
-        metrics.STAGE_SECONDS.labels("decode").observe(frame.decode_ms / 1000.0)
+        metrics.DECODE_SECONDS.observe(frame.decode_ms / 1000.0)
         frame.jpeg = b""  # the pixels are in the slot now
         frame.dispatched = session.served_at = time.monotonic()
-        metrics.STAGE_SECONDS.labels("queue").observe(frame.dispatched - frame.received)
+        metrics.QUEUE_SECONDS.observe(frame.dispatched - frame.received)
         job_id = next(self._job_ids)
         hints = session.hints()
         job = ipc.Job(job_id, slot, plan.decoded_width, plan.decoded_height, float(plan.scale), hints)
