@@ -75,3 +75,13 @@ def test_scaling_smoke() -> None:
     assert isinstance(alone, dict)
     assert {"decode", "landmarks", "pupils", "tracker_with_decode"} <= set(alone["stage_median_ms"])
     assert {"floor_ms", "floor_min_ms", "stage_min_ms", "tracker_mean_ms", "mediapipe_face_mesh_ms"} <= set(alone)
+
+
+def test_front_cost_smoke() -> None:
+    """main's front and this one side by side: both answer and track the frames, and both are measured."""
+    result = run_json("front_cost.py", "--rounds", "1", "--clients", "2", "--fps", "5", "--duration", "2",
+                      "--cases", "binary,text+deflate", "--workers", "1")
+    assert result["base"] and set(result["cases"]) == {"binary", "text+deflate"}
+    for case in result["cases"].values():
+        assert case["base_ms"] > 0 and case["this_ms"] > 0 and case["ratio"] is not None
+        assert case["tracked_share"]["base"] > 0.5 and case["tracked_share"]["this"] > 0.5
