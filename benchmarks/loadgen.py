@@ -309,9 +309,11 @@ def _client_process(conn: Any, url: str, fps: float, warmup: float, duration: fl
 
 def drive(url: str, clients: int, fps: float, duration: float, mode: str, warmup: float = 1.0,
           grace: float = 5.0, processes: int = 1, deflate: bool = False, window: int = 0,
-          monitor_pids: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+          monitor_pids: dict[str, int] | None = None, first_sequence: int = 0,
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     """Runs `clients` cameras in `processes` load-generator processes; returns their logs, the CPU and memory of
-    the monitored processes (the load generators included) and the measured wall time."""
+    the monitored processes (the load generators included) and the measured wall time. Client i sends
+    `frames.sequence_for(first_sequence + i)` (1: webcam faces only, without the stage clip)."""
     processes = max(1, min(processes, clients))
     groups = [list(range(p, clients, processes)) for p in range(processes)]
     ctx = multiprocessing.get_context("spawn")
@@ -321,7 +323,7 @@ def drive(url: str, clients: int, fps: float, duration: float, mode: str, warmup
         proc = ctx.Process(target=_client_process, name=f"loadgen-{p}",
                            args=(child_end, url, fps, warmup, duration, mode, grace, deflate, window))
         proc.start()
-        parent_end.send({i: frames.sequence_for(i).jpegs for i in group})
+        parent_end.send({i: frames.sequence_for(first_sequence + i).jpegs for i in group})
         children.append((proc, parent_end))
     for _, end in children:
         if end.recv() != "ready":

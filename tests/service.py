@@ -25,10 +25,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def procfile() -> dict[str, str]:
+def procfile(root: Path = REPO) -> dict[str, str]:
     """The Procfile's commands by process name: the tests start exactly what `make run` starts."""
     entries = {}
-    for line in (REPO / "Procfile").read_text().splitlines():
+    for line in (root / "Procfile").read_text().splitlines():
         if ":" in line and not line.startswith("#"):
             name, command = line.split(":", 1)
             entries[name.strip()] = command.strip()
@@ -39,6 +39,7 @@ class Service:
     """The front and the worker supervisor as separate processes, like honcho runs them."""
 
     def __init__(self, workers: int = 2, **settings: object) -> None:
+        self.root = REPO  # the source tree they run from
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="gazepipe-test-"))
         self.env = {
@@ -60,11 +61,11 @@ class Service:
         return f"ws://127.0.0.1:{self.port}/ws/gaze"
 
     def start(self, name: str | None = None) -> Service:
-        for process, command in procfile().items():
+        for process, command in procfile(self.root).items():
             if name is None or process == name:
                 log = (self.workdir / f"{process}.log").open("ab")
                 self.processes[process] = subprocess.Popen(
-                    ["bash", "-c", f"exec {command}"], cwd=REPO, env=self.env, stdout=log,
+                    ["bash", "-c", f"exec {command}"], cwd=self.root, env=self.env, stdout=log,
                     stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

@@ -102,3 +102,13 @@ def test_model_curve_smoke() -> None:
         assert row["faces"] > 0 and row["human_mean"] > 0
     assert full["full_mean"] == 0 and pruned["full_mean"] > 0
     assert pruned["MB"] < full["MB"] / 3
+
+
+def test_front_cost_smoke() -> None:
+    """main's front and this one side by side: both answer and track the frames, and both are measured."""
+    result = run_json("front_cost.py", "--rounds", "1", "--clients", "2", "--fps", "5", "--duration", "2",
+                      "--cases", "binary,text+deflate", "--workers", "1")
+    assert result["base"] and set(result["cases"]) == {"binary", "text+deflate"}
+    for case in result["cases"].values():
+        assert case["base_ms"] > 0 and case["this_ms"] > 0 and case["ratio"] is not None
+        assert case["tracked_share"]["base"] > 0.5 and case["tracked_share"]["this"] > 0.5

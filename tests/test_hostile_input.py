@@ -44,6 +44,8 @@ from gazepipe.protocol import (
 from gazepipe.ring import FrameRing
 from gazepipe.tracking.types import TrackOutput
 
+from .conftest import FaceFrame
+
 SLOT_PIXELS = 320 * 240  # a small slot, so that scaled decoding and the slot limit are both exercised
 MAX_SIDE = 4096
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -319,6 +321,24 @@ def test_jpeg_plan_and_decode_never_exceed_the_slot(jpeg: bytes) -> None:
     finally:
         tracemalloc.stop()
     assert peak <= 2 * len(jpeg) + 64 * 1024, peak
+
+
+def test_a_corrupt_jpeg_leaves_the_next_decode_unchanged(face_frames: list[FaceFrame]) -> None:
+    """The decoder's handle outlives each frame: after truncated streams and headers with a byte zeroed
+    (libjpeg-turbo warnings and errors, some of which leave a handle unusable), a real face decodes to the same
+    pixels as before them."""
+    good = face_frames[0].jpeg
+    plan = plan_decode(good, MAX_SIDE, 1 << 22)
+    before = np.empty((plan.decoded_height, plan.decoded_width), np.uint8)
+    decode_into(good, plan, before)
+    zeroed = [good[:k] + b"\0" + good[k + 1:] for k in range(2, 120)]
+    for bad in (good[:len(good) // 2], good[:600] + bytes(1500) + good[2100:], *zeroed):
+        with contextlib.suppress(ProtocolError):
+            bad_plan = plan_decode(bad, MAX_SIDE, 1 << 22)
+            decode_into(bad, bad_plan, np.empty((bad_plan.decoded_height, bad_plan.decoded_width), np.uint8))
+        after = np.zeros_like(before)
+        decode_into(good, plan_decode(good, MAX_SIDE, 1 << 22), after)
+        assert np.array_equal(after, before)
 
 
 def test_atheris_fuzz_smoke(tmp_path: object) -> None:

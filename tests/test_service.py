@@ -99,6 +99,23 @@ def test_binary_mode_gets_msgpack_results(service: Service, face_frames: list[Fa
         assert_pupils_on_irises(result, frame)
 
 
+def test_compression_offered_is_declined_and_frames_are_answered(service: Service,
+                                                                 face_frames: list[FaceFrame]) -> None:
+    """Browsers offer permessage-deflate on every handshake; the front declines it (JPEG does not deflate) and
+    the client goes on uncompressed, in both modes."""
+    async def run(binary: bool) -> tuple[str | None, GazeResult]:
+        async with websockets.connect(service.ws_url, compression="deflate") as ws:
+            assert ws.response is not None
+            return ws.response.headers.get("Sec-WebSocket-Extensions"), await GazeConnection(ws, binary).track(
+                face_frames[0].jpeg)
+
+    for binary in (False, True):
+        extensions, result = asyncio.run(run(binary))
+        assert extensions is None, f"the front accepted {extensions}"
+        assert result.frame_processed
+        assert_pupils_on_irises(result, face_frames[0])
+
+
 def test_frame_without_a_face(service: Service, empty_jpeg: bytes) -> None:
     async def run() -> GazeResult:
         async with websockets.connect(service.ws_url) as ws:

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import msgspec
 from prometheus_client import generate_latest
@@ -30,7 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gazepipe import __version__, ipc
 from gazepipe.config import Settings
 from gazepipe.front import metrics
-from gazepipe.front.dispatcher import Dispatcher
+from gazepipe.front.dispatcher import Dispatcher, WorkerLink
 from gazepipe.front.jpeg import base64_payload, plan_decode
 from gazepipe.front.session import Frame, Session, SlowConsumer
 from gazepipe.protocol import (
@@ -99,7 +100,9 @@ class Front:
         self.dispatcher = Dispatcher(s, self.ring)
         with contextlib.suppress(FileNotFoundError):
             s.socket_path.unlink()
-        self._server = await asyncio.start_unix_server(self._serve_worker, path=str(s.socket_path))
+        dispatcher = self.dispatcher
+        self._server = await asyncio.get_running_loop().create_unix_server(lambda: WorkerConnection(dispatcher),
+                                                                          path=str(s.socket_path))
         self._sweeper = asyncio.create_task(self._sweep())
         log.info("front ready: ring %s, %d slots; workers connect at %s", self.ring.name, s.ring_slots,
                  s.socket_path)
@@ -138,23 +141,45 @@ class Front:
             await asyncio.sleep(0.025)
             self.dispatcher.sweep()
 
-    async def _serve_worker(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert self.dispatcher is not None
-        link = None
-        try:
-            while True:
-                (size,) = ipc.LENGTH.unpack(await reader.readexactly(ipc.LENGTH.size))
-                message = ipc.front_decoder.decode(await reader.readexactly(size))
-                if isinstance(message, ipc.Hello):
-                    link = self.dispatcher.add_worker(message, writer)
-                elif link is not None:
-                    self.dispatcher.complete(link, message)
-        except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError):
-            pass
-        finally:
-            if link is not None:
-                self.dispatcher.remove_worker(link)
-            writer.close()
+
+class WorkerConnection(asyncio.Protocol):
+    """One tracker worker's end of the front's socket: its length-prefixed messages are parsed as they arrive and
+    handed to the dispatcher in the same callback, with no task to wake per result."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.transport: asyncio.WriteTransport | None = None
+        self.link: WorkerLink | None = None
+        self._buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.WriteTransport, transport)  # a Unix socket's (uvloop's are not subclasses)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= ipc.LENGTH.size:
+            (size,) = ipc.LENGTH.unpack_from(buffer, start)
+            end = start + ipc.LENGTH.size + size
+            if len(buffer) < end:
+                break
+            try:
+                message = ipc.front_decoder.decode(buffer[start + ipc.LENGTH.size:end])
+            except msgspec.DecodeError:
+                self.transport.close()
+                return
+            start = end
+            if isinstance(message, ipc.Hello):
+                self.link = self.dispatcher.add_worker(message, self.transport)
+            elif self.link is not None:
+                self.dispatcher.complete(self.link, message)
+        del buffer[:start]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link is not None:
+            self.dispatcher.remove_worker(self.link)
 
 
 async def session_flushed(session: Session) -> None:
@@ -259,25 +284,29 @@ async def gaze_socket(websocket: WebSocket) -> None:
     # client sending large messages at a legal frame rate would otherwise have the front's CPU.
     byte_limiter = RateLimiter(settings.max_bytes_per_s)
     disconnected = False
+    loop = asyncio.get_running_loop()
     try:
-        while not session.closed:
-            message = await asyncio.wait_for(websocket.receive(), timeout=settings.idle_timeout_s)
-            if message["type"] == "websocket.disconnect":
-                disconnected = True
-                break
-            data, text = message.get("bytes"), message.get("text")
-            within_bytes = byte_limiter.take(len(data) if data is not None else len(text or ""))
-            if limiter.flooding() or byte_limiter.flooding():
-                front.flooded(client)
-                metrics.ERRORS.labels("flooding").inc()
-                log.warning("session %s closed: flooding", session.id,
-                            extra={"session": session.id, "client": client, "reason": "flooding"})
-                # the answers already given (the rate_limited ones among them) go out before the close
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(session_flushed(session), timeout=1.0)
-                await websocket.close(code=CLOSE_POLICY, reason="message or byte rate far above the limit")
-                break
-            _intake(front, session, data, text, limiter, within_bytes)
+        # One deadline moved on by each message: `wait_for` around every receive would cost a task a message.
+        async with asyncio.timeout(settings.idle_timeout_s) as idle:
+            while not session.closed:
+                message = await websocket.receive()
+                idle.reschedule(loop.time() + settings.idle_timeout_s)
+                if message["type"] == "websocket.disconnect":
+                    disconnected = True
+                    break
+                data, text = message.get("bytes"), message.get("text")
+                within_bytes = byte_limiter.take(len(data) if data is not None else len(text or ""))
+                if limiter.flooding() or byte_limiter.flooding():
+                    front.flooded(client)
+                    metrics.ERRORS.labels("flooding").inc()
+                    log.warning("session %s closed: flooding", session.id,
+                                extra={"session": session.id, "client": client, "reason": "flooding"})
+                    # the answers already given (the rate_limited ones among them) go out before the close
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(session_flushed(session), timeout=1.0)
+                    await websocket.close(code=CLOSE_POLICY, reason="message or byte rate far above the limit")
+                    break
+                _intake(front, session, data, text, limiter, within_bytes)
     except TimeoutError:
         with contextlib.suppress(Exception):
             await websocket.close(code=CLOSE_GOING_AWAY, reason="idle timeout")

@@ -43,7 +43,7 @@ class WorkerLink:
     index: int
     pid: int
     restarts: int
-    writer: asyncio.StreamWriter
+    writer: asyncio.WriteTransport  # the worker's socket
     jobs: set[int] = field(default_factory=set)
     frames_done: int = 0
     connected_at: float = field(default_factory=time.time)
@@ -104,7 +104,7 @@ class Dispatcher:
 
     # Workers' side ---------------------------------------------------------------------------------------
 
-    def add_worker(self, hello: ipc.Hello, writer: asyncio.StreamWriter) -> WorkerLink:
+    def add_worker(self, hello: ipc.Hello, writer: asyncio.WriteTransport) -> WorkerLink:
         link = WorkerLink(index=hello.worker_index, pid=hello.pid, restarts=hello.restarts, writer=writer)
         self.workers[hello.pid] = link
         writer.write(ipc.frame(ipc.RingInfo(self.ring.name, self.ring.slots, self.ring.slot_bytes)))
@@ -137,7 +137,7 @@ class Dispatcher:
         link.frames_done += 1
         self.ring.release(job.slot)
         job.session.in_flight -= 1
-        metrics.STAGE_SECONDS.labels("track").observe(done.track_ms / 1000.0)
+        metrics.TRACK_SECONDS.observe(done.track_ms / 1000.0)
         if done.error is not None:
             if not job.answered and not job.session.closed:
                 metrics.ERRORS.labels("tracking_failed").inc()
@@ -220,10 +220,10 @@ class Dispatcher:
                                                               frame.timestamp, frame.seq))
             return
         frame.decode_ms = (time.perf_counter() - started) * 1000.0
-        metrics.STAGE_SECONDS.labels("decode").observe(frame.decode_ms / 1000.0)
+        metrics.DECODE_SECONDS.observe(frame.decode_ms / 1000.0)
         frame.jpeg, frame.pixels = b"", None  # the pixels are in the slot now
         frame.dispatched = session.served_at = time.monotonic()
-        metrics.STAGE_SECONDS.labels("queue").observe(frame.dispatched - frame.received)
+        metrics.QUEUE_SECONDS.observe(frame.dispatched - frame.received)
         job_id = next(self._job_ids)
         hints = session.hints(frame)
         job = ipc.Job(job_id, slot, plan.decoded_width, plan.decoded_height, float(plan.scale), hints)

@@ -1,7 +1,8 @@
 """Procfile entry point of the front: the Starlette app served by hypercorn on GAZEPIPE_HOST:GAZEPIPE_PORT.
 
 Served through hypercorn's `serve()` from this process (not the `hypercorn` command, whose daemonic worker
-process could not own resources cleanly), with SIGTERM wired to a drain that answers every frame held.
+process could not own resources cleanly) on uvloop, with SIGTERM wired to a drain that answers every frame
+held, and WebSocket compression declined.
 """
 
 from __future__ import annotations
@@ -12,12 +13,32 @@ import logging
 import signal
 from dataclasses import replace
 
+import uvloop
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol import ws_stream
 
 from gazepipe import logs
 from gazepipe.config import Settings
 from gazepipe.front.app import Front, create_app
+
+
+class UncompressedHandshake(ws_stream.Handshake):
+    """hypercorn's WebSocket handshake, declining the extensions a client offers.
+
+    hypercorn (0.18, no setting for it) accepts permessage-deflate whenever it is offered, and browsers always
+    offer it: the front would then inflate every JPEG frame and deflate every answer, for nothing on JPEG bytes
+    (0.1 ms of CPU per 24 KB binary frame, 0.2 per text frame). RFC 7692 lets the server decline, and the
+    client then sends its messages as they are."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], http_version: str) -> None:
+        super().__init__(headers, http_version)
+        self.extensions = None
+
+
+def decline_compression() -> None:
+    """Makes hypercorn answer every WebSocket handshake with `UncompressedHandshake`."""
+    ws_stream.Handshake = UncompressedHandshake  # type: ignore[misc]
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -45,6 +66,7 @@ async def run(settings: Settings) -> None:
         logging.getLogger("gazepipe.front").info("shutting down: draining sessions")
         await front.drain()
 
+    decline_compression()
     await serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
 
@@ -59,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = replace(settings, host=args.host)
     if args.port:
         settings = replace(settings, port=args.port)
-    asyncio.run(run(settings))
+    uvloop.run(run(settings))  # libuv's event loop: a frame's dozen wake-ups and socket calls cost less
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ class Session:
             return
         started = time.perf_counter()
         self._ready[ordinal] = msgpack_encoder.encode(message) if binary else json_encoder.encode(message).decode()
-        metrics.STAGE_SECONDS.labels("encode").observe(time.perf_counter() - started)
+        metrics.ENCODE_SECONDS.observe(time.perf_counter() - started)
         while self._next_to_send in self._ready:
             self.outbox.put_nowait(self._ready.pop(self._next_to_send))
             self._next_to_send += 1
