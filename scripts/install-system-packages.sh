@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the OS packages gazepipe needs: libjpeg-turbo's TurboJPEG API (gazepipe/jpeg.py calls it through ctypes).
+# Installs the OS packages gazepipe needs: libjpeg-turbo's TurboJPEG API for PyTurboJPEG.
 set -euo pipefail
 missing=()
 for pkg in libturbojpeg0; do

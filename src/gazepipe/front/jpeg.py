@@ -3,84 +3,17 @@
 from __future__ import annotations
 
 import binascii
-import ctypes
-import ctypes.util
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 import pybase64
+from turbojpeg import TJPF_GRAY, TurboJPEG
 
 from gazepipe.protocol import ProtocolError
 
-_TJPF_GRAY = 6  # turbojpeg.h: TJPF_GRAY
-_TJERR_WARNING = 0  # turbojpeg.h: tjGetErrorCode() of a warning (the stream is usable)
-
-
-class _Decompressor:
-    """libjpeg-turbo's TurboJPEG API through ctypes, with one decompressor handle kept for the process.
-
-    PyTurboJPEG creates and destroys a handle on every call and wraps each buffer in NumPy and ctypes objects:
-    about 0.05 ms of the front's CPU per frame for its header read and decode. A handle is not thread-safe: the
-    front decodes on its event loop's thread only."""
-
-    def __init__(self) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("turbojpeg") or "libturbojpeg.so.0")
-        lib.tjInitDecompress.restype = ctypes.c_void_p
-        int_p = ctypes.POINTER(ctypes.c_int)
-        lib.tjDecompressHeader3.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong,
-                                            int_p, int_p, int_p, int_p]
-        lib.tjDecompress2.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p,
-                                      ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.tjDestroy.argtypes = [ctypes.c_void_p]
-        lib.tjGetErrorCode.argtypes = [ctypes.c_void_p]
-        lib.tjGetErrorStr2.argtypes = [ctypes.c_void_p]
-        lib.tjGetErrorStr2.restype = ctypes.c_char_p
-        self._lib = lib
-        self._handle = lib.tjInitDecompress()
-        if not self._handle:
-            raise OSError("libjpeg-turbo: tjInitDecompress failed")
-        self._header = (ctypes.c_int(), ctypes.c_int(), ctypes.c_int(), ctypes.c_int())
-        self._header_refs = tuple(ctypes.byref(v) for v in self._header)
-
-    def _error(self) -> tuple[bool, str]:
-        """Whether the last call's problem was only a warning, and libjpeg's message. The handle is replaced:
-        libjpeg-turbo 2.1 keeps a warning's flag set on it, and every later call would fail."""
-        message = self._lib.tjGetErrorStr2(self._handle) or b"unknown error"
-        warning = self._lib.tjGetErrorCode(self._handle) == _TJERR_WARNING
-        self._lib.tjDestroy(self._handle)
-        self._handle = self._lib.tjInitDecompress()
-        if not self._handle:
-            raise MemoryError("libjpeg-turbo: tjInitDecompress failed")
-        return warning, message.decode(errors="replace")
-
-    def size(self, jpeg: bytes | memoryview) -> tuple[int, int]:
-        """(width, height) from the header; one libjpeg only warns about still gives its size (OSError else), and
-        one that stops before the frame's size gives (0, 0)."""
-        for value in self._header:
-            value.value = 0
-        if self._lib.tjDecompressHeader3(self._handle, _address(jpeg), len(jpeg), *self._header_refs) != 0:
-            warning, message = self._error()
-            if not warning:
-                raise OSError(message)
-        return self._header[0].value, self._header[1].value
-
-    def to_grey(self, jpeg: bytes | memoryview, out: np.ndarray) -> None:
-        """Decodes into `out`, C-contiguous (height, width) uint8 at one of the JPEG's scaled sizes (libjpeg-turbo
-        picks the scale from it); a warning (a truncated or corrupt stream) is an error too (OSError)."""
-        height, width = out.shape
-        if self._lib.tjDecompress2(self._handle, _address(jpeg), len(jpeg), out.ctypes.data, width, 0, height,
-                                   _TJPF_GRAY, 0) != 0:
-            raise OSError(self._error()[1])
-
-
-def _address(buffer: bytes | memoryview) -> int:
-    """The address of a (possibly read-only) buffer's bytes, valid while `buffer` lives."""
-    address: int = np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
-    return address
-
-
-_turbo = _Decompressor()
+_turbo = TurboJPEG()
 # libjpeg-turbo scales during decoding at no extra cost; these are the reductions we allow, largest first.
 _SCALES = (Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8))
 _DATA_URL_PREFIX = "base64,"
@@ -152,8 +85,11 @@ def plan_decode(jpeg: bytes | memoryview, max_side: int, slot_pixels: int,
     the scale, so those are refused above `max_buffered_pixels` (default: `slot_pixels`)."""
     if len(jpeg) < 4 or bytes(jpeg[:2]) != b"\xff\xd8":
         raise ProtocolError("not_jpeg", "image is not a JPEG (no SOI marker)")
-    try:  # a header libjpeg only warns about still gives its size; the decode reports real corruption
-        width, height = _turbo.size(jpeg)
+    try:
+        # A header libjpeg warns about still decodes its size; the decode itself reports real corruption.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            width, height, _subsample, _colorspace = _turbo.decode_header(jpeg)
     except OSError as exc:
         raise ProtocolError("bad_jpeg", f"JPEG header unreadable: {exc}") from None
     if width <= 0 or height <= 0:
@@ -177,14 +113,22 @@ def fit_slot(width: int, height: int, slot_pixels: int) -> JpegPlan:
 
 
 def decode_into(jpeg: bytes | memoryview, plan: JpegPlan, out: np.ndarray) -> None:
-    """Decodes to greyscale into `out`, a (decoded_height, decoded_width) view of a ring slot, from one thread
-    only (`_Decompressor`). A truncated or corrupt stream, which libjpeg-turbo reports as a warning, is refused."""
-    if out.shape != (plan.decoded_height, plan.decoded_width) or not out.flags.c_contiguous:
-        raise ValueError(f"a {plan.decoded_width}x{plan.decoded_height} decode needs a contiguous array that size")
-    try:
-        _turbo.to_grey(jpeg, out)
-    except OSError as exc:
-        raise ProtocolError("bad_jpeg", f"JPEG data is corrupt: {exc}") from None
+    """Decodes to greyscale into `out`, a (decoded_height, decoded_width) view of a ring slot.
+
+    Call it from one thread only: libjpeg-turbo reports a truncated or corrupt stream as a warning, which
+    PyTurboJPEG turns into a Python warning, and catching those is process-global."""
+    scaling = (plan.scale.numerator, plan.scale.denominator)
+    target = out[:, :, np.newaxis]  # PyTurboJPEG writes in place only into an (h, w, 1) array
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            decoded = _turbo.decode(jpeg, pixel_format=TJPF_GRAY, scaling_factor=scaling, dst=target)
+        except OSError as exc:
+            raise ProtocolError("bad_jpeg", f"JPEG data is corrupt: {exc}") from None
+    if caught:
+        raise ProtocolError("bad_jpeg", f"JPEG data is corrupt: {caught[0].message}")
+    if decoded is not target:
+        raise ProtocolError("bad_jpeg", "JPEG decoded to an unexpected size")
 
 
 def decode_grey(jpeg: bytes | memoryview, max_side: int = 4096, slot_pixels: int = 1 << 30) -> np.ndarray:
