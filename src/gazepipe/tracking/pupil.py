@@ -143,11 +143,17 @@ def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float
     gx *= cv2.erode(mask.view(np.uint8), _SQUARE_3)
     sclera = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _SQUARE_OPEN) >= sclera_level
     # the rising edges with sclera LIMBUS_SIDE pixels to their right, and the falling ones with sclera as far to
-    # their left, as the two channels of one image that the arcs' two-channel kernel correlates in one call
-    edges = np.zeros((*gx.shape, 2), np.float32)
-    np.multiply(np.maximum(gx[:, :-LIMBUS_SIDE], 0.0), sclera[:, LIMBUS_SIDE:], out=edges[:, :-LIMBUS_SIDE, 0])
-    np.multiply(np.minimum(gx[:, LIMBUS_SIDE:], 0.0), sclera[:, :-LIMBUS_SIDE], out=edges[:, LIMBUS_SIDE:, 1])
-    scores = _correlate(edges, arcs, rows, cols).sum(axis=0)
+    # their left, as the two channels of one image, bordered by zeros as far as the arcs reach
+    half = arcs.shape[0] // 2
+    h, w = gx.shape
+    edges = np.zeros((h + 2 * half, w + 2 * half, 2), np.float32)
+    inner = edges[half:half + h, half:half + w]
+    np.multiply(np.maximum(gx[:, :-LIMBUS_SIDE], 0.0), sclera[:, LIMBUS_SIDE:], out=inner[:, :-LIMBUS_SIDE, 0])
+    np.multiply(np.minimum(gx[:, LIMBUS_SIDE:], 0.0), sclera[:, :-LIMBUS_SIDE], out=inner[:, LIMBUS_SIDE:, 1])
+    # the arcs' correlation at rows x cols, read from their few non-zero taps
+    taps, values = _arc_taps(LIMBUS_RADIUS * EYE_WIDTH, w + 2 * half)
+    at = (np.arange(rows.start, rows.stop)[:, None] * (w + 2 * half) + np.arange(cols.start, cols.stop)) * 2
+    scores = (edges.ravel()[at[:, :, None] + taps] @ values).sum(axis=0)
     if not scores.max() > 0.0:  # no limbus in reach (argmax would pick the leftmost column): the fit stands
         return cx
     best = int(np.argmax(scores))
@@ -163,6 +169,15 @@ def _limbus_arcs(radius: float) -> np.ndarray:
     ring = np.clip(1.0 - np.abs(np.hypot(xs, ys) - radius), 0.0, 1.0)
     lateral = ring * (np.degrees(np.arctan2(np.abs(ys), np.abs(xs))) <= LIMBUS_ARC)
     return np.dstack([lateral * (xs > 0), -lateral * (xs < 0)]).astype(np.float32)
+
+
+@cache
+def _arc_taps(radius: float, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat offsets (in a two-channel image `width` wide, from the top-left of the arcs' square) and
+    the values of the arcs' non-zero taps."""
+    arcs = _limbus_arcs(radius)
+    ys, xs, channels = np.nonzero(arcs)
+    return (ys * width + xs) * 2 + channels, arcs[ys, xs, channels].astype(np.float64)
 
 
 def _below_upper_lid(eye: Eye) -> np.ndarray:
