@@ -257,7 +257,7 @@ def _correlate(image: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice) 
     """The sums of `kernel` times `image` (0 beyond its edges) centred on each pixel of rows x cols: only
     where they are needed, which is much cheaper than over the whole crop."""
     half = kernel.shape[0] // 2
-    h, w = image.shape[:2]
+    h, w = image.shape
     top, bottom, left, right = rows.start - half, rows.stop + half, cols.start - half, cols.stop + half
     window = image[max(top, 0):min(bottom, h), max(left, 0):min(right, w)]
     if top < 0 or bottom > h or left < 0 or right > w:  # else matchTemplate reads the view as it is
