@@ -74,21 +74,23 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     if eye.visible_share < MIN_VISIBLE:
         return Pupil(None, 0.0, "eye_outside_frame", None)
     mask = eye.polygon_mask
-    if np.count_nonzero(mask) < 10:
-        return Pupil(None, 0.0, "eye_closed", None)
     crop = eye.crop.astype(np.float32)
-    sclera = _quantile(crop[mask], 0.9)
+    inside = crop[mask]
+    if inside.size < 10:
+        return Pupil(None, 0.0, "eye_closed", None)
+    sclera = _quantile(inside, 0.9)
     radius = max(2, round(IRIS_RADIUS * EYE_WIDTH))
     disc = _disc(radius)
 
-    below_lid = _below_upper_lid(eye)
+    # the lash-shadow weight, 0 outside the opening: the search's darkness and the across fit's both use it
+    weight = _below_upper_lid(eye) * mask
 
     # coarse: where a disc of iris size covers the most darkness (relative to the sclera), lash shadow discounted
-    darkness = np.where(mask, np.maximum(sclera - crop, 0.0) * below_lid, 0.0).astype(np.float32, copy=False)
+    darkness = np.maximum(sclera - crop, 0.0)
+    darkness *= weight
     rows, cols = _box(mask)
     mass = _correlate(darkness, disc, rows, cols)
-    mass[~mask[rows, cols]] = -1.0
-    peak_y, peak_x = divmod(int(np.argmax(mass)), mass.shape[1])
+    peak_y, peak_x = divmod(int(np.argmax(np.where(mask[rows, cols], mass, -1.0))), mass.shape[1])
     peak_y, peak_x = peak_y + rows.start, peak_x + cols.start
     allowed = _disc_mask(crop.shape, peak_x, peak_y, radius) & mask
     iris_level = _quantile(crop[allowed], 0.5)
@@ -103,11 +105,11 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # on the whole iris rather than on its visible part. Across, the lids clip the iris: a disc of the
     # iris's full size fits the left and right edges, on darkness with the lash shadow discounted; up and down,
     # the smaller core disc does not slide into the dark lid line.
-    signed = np.where(mask, level - crop, 0.0).astype(np.float32, copy=False)
+    signed = level - crop
     box = _box(allowed)
-    _, cy, peak = _fit_disc(signed, disc, allowed, box)
-    cx, _, _ = _fit_disc(signed * below_lid, _disc(round(radius * ACROSS_SCALE)), allowed, box)
-    cx = _on_limbus(crop, mask, below_lid, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
+    _, cy, peak = _fit_disc(signed * mask, disc, allowed, box)
+    cx, _, _ = _fit_disc(signed * weight, _disc(round(radius * ACROSS_SCALE)), allowed, box)
+    cx = _on_limbus(crop, mask, weight, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
     # confident when the iris is much darker than the sclera and the core disc is mostly iris; plain Python on
     # the scalars (np.clip costs microseconds each). The sharpness stays a float32 division (disc.sum() is one).
     sharpness = float(peak / (disc.sum() * contrast))
@@ -121,7 +123,7 @@ def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float
     of an iris-sized circle lie on the strongest dark-to-bright edges going outward onto sclera (at least
     `sclera_level` bright): the limbus's edges do not depend on how dark the iris's inside is, and one visible
     edge places an iris clipped by a corner."""
-    right, left = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
+    arcs = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
     xs = np.arange(max(math.ceil(cx - LIMBUS_REACH), within.start),
                    min(math.floor(cx + LIMBUS_REACH), within.stop - 1) + 1)
     # summed over the rows as far either way, as the centre's height is no surer than that
@@ -130,23 +132,28 @@ def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float
     # The filters below run only on the part of the crop that the correlations read, with room for the
     # filters' reach (the opening's erosion then dilation, then the shift onto the sclera): the same values
     # there as over the whole crop, on about 40 % of its pixels. Rows and columns become the part's.
-    reach = right.shape[0] // 2 + 2 * (LIMBUS_OPEN // 2) + LIMBUS_SIDE
+    reach = arcs.shape[0] // 2 + 2 * (LIMBUS_OPEN // 2) + LIMBUS_SIDE
     part_rows, part_cols = _grown((rows, cols), reach, crop.shape)
     crop, mask, weight = (a[part_rows, part_cols] for a in (crop, mask, weight))
     rows = slice(rows.start - part_rows.start, rows.stop - part_rows.start)
     cols = slice(cols.start - part_cols.start, cols.stop - part_cols.start)
     # inside the opening shrunk by a pixel, so that the lids' own edges stay out
-    inner = cv2.erode(mask.astype(np.uint8), _SQUARE_3)
-    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3) * weight * inner
-    opened = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _SQUARE_OPEN)
-    sclera = opened >= sclera_level
-    # the sclera lies LIMBUS_SIDE pixels to the right (left) of the edge (np.zeros: cheaper than zeros_like)
-    onto_right = np.zeros(sclera.shape, bool)
-    onto_right[:, :-LIMBUS_SIDE] = sclera[:, LIMBUS_SIDE:]
-    onto_left = np.zeros(sclera.shape, bool)
-    onto_left[:, LIMBUS_SIDE:] = sclera[:, :-LIMBUS_SIDE]
-    scores = (_correlate(np.maximum(gx, 0.0) * onto_right, right, rows, cols)
-              + _correlate(np.maximum(-gx, 0.0) * onto_left, left, rows, cols)).sum(axis=0)
+    gx = np.asarray(cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+    gx *= weight
+    gx *= cv2.erode(mask.view(np.uint8), _SQUARE_3)
+    sclera = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _SQUARE_OPEN) >= sclera_level
+    # the rising edges with sclera LIMBUS_SIDE pixels to their right, and the falling ones with sclera as far to
+    # their left, as the two channels of one image, bordered by zeros as far as the arcs reach
+    half = arcs.shape[0] // 2
+    h, w = gx.shape
+    edges = np.zeros((h + 2 * half, w + 2 * half, 2), np.float32)
+    inner = edges[half:half + h, half:half + w]
+    np.multiply(np.maximum(gx[:, :-LIMBUS_SIDE], 0.0), sclera[:, LIMBUS_SIDE:], out=inner[:, :-LIMBUS_SIDE, 0])
+    np.multiply(np.minimum(gx[:, LIMBUS_SIDE:], 0.0), sclera[:, :-LIMBUS_SIDE], out=inner[:, LIMBUS_SIDE:, 1])
+    # the arcs' correlation at rows x cols, read from their few non-zero taps
+    taps, values = _arc_taps(LIMBUS_RADIUS * EYE_WIDTH, w + 2 * half)
+    at = (np.arange(rows.start, rows.stop)[:, None] * (w + 2 * half) + np.arange(cols.start, cols.stop)) * 2
+    scores = (edges.ravel()[at[:, :, None] + taps] @ values).sum(axis=0)
     if not scores.max() > 0.0:  # no limbus in reach (argmax would pick the leftmost column): the fit stands
         return cx
     best = int(np.argmax(scores))
@@ -154,13 +161,23 @@ def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float
 
 
 @cache
-def _limbus_arcs(radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Kernels of a circle's right and left arcs (within LIMBUS_ARC of horizontal), one pixel wide."""
+def _limbus_arcs(radius: float) -> np.ndarray:
+    """A two-channel kernel: a circle's right arc, and its left arc negated (within LIMBUS_ARC of horizontal),
+    one pixel wide."""
     size = int(np.ceil(radius)) + 1
     ys, xs = np.mgrid[-size:size + 1, -size:size + 1].astype(np.float32)
     ring = np.clip(1.0 - np.abs(np.hypot(xs, ys) - radius), 0.0, 1.0)
     lateral = ring * (np.degrees(np.arctan2(np.abs(ys), np.abs(xs))) <= LIMBUS_ARC)
-    return (lateral * (xs > 0)).astype(np.float32), (lateral * (xs < 0)).astype(np.float32)
+    return np.dstack([lateral * (xs > 0), -lateral * (xs < 0)]).astype(np.float32)
+
+
+@cache
+def _arc_taps(radius: float, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat offsets (in a two-channel image `width` wide, from the top-left of the arcs' square) and
+    the values of the arcs' non-zero taps."""
+    arcs = _limbus_arcs(radius)
+    ys, xs, channels = np.nonzero(arcs)
+    return (ys * width + xs) * 2 + channels, arcs[ys, xs, channels].astype(np.float64)
 
 
 def _below_upper_lid(eye: Eye) -> np.ndarray:
@@ -169,10 +186,16 @@ def _below_upper_lid(eye: Eye) -> np.ndarray:
     h = eye.crop.shape[0]
     upper, lower = eye.lid_columns
     depth = LID_SHADOW * np.maximum(lower - upper, 1e-6)
-    share = np.arange(h, dtype=np.float64)[:, None] - upper
+    share = _rows(h) - upper
     share /= depth
     # clipped in place by the two ufuncs: np.clip's Python wrapper costs more than they do on the crop
     return np.minimum(np.maximum(share, 0.0, out=share), 1.0, out=share).astype(np.float32)
+
+
+@cache
+def _rows(height: int) -> np.ndarray:
+    """The row index of each crop row, as a column."""
+    return np.arange(height, dtype=np.float64)[:, None]
 
 
 def _disc_mask(shape: tuple[int, ...], x: int, y: int, radius: int) -> np.ndarray:
@@ -209,8 +232,7 @@ def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray,
     """The sub-pixel centre (x, y) where `disc` covers the most signed darkness, among the `allowed` pixels
     (within `box`, their `_box`), and that score."""
     rows, cols = _grown(box, 1, allowed.shape)  # one pixel more around for the parabola
-    fit = _correlate(signed, disc, rows, cols)
-    fit[~allowed[rows, cols]] = -np.inf
+    fit = np.where(allowed[rows, cols], _correlate(signed, disc, rows, cols), -np.inf)
     y, x = divmod(int(np.argmax(fit)), fit.shape[1])
     centre = (x + cols.start + _vertex(fit[y, x - 1:x + 2]), y + rows.start + _vertex(fit[y - 1:y + 2, x]))
     return centre[0], centre[1], float(fit[y, x])
