@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/install-system-packages.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]' -c constraints.txt
-	$(PY) -m gazepipe.model  # derives the workers' pruned landmark model into its cache folder (models/README.md)
+	GAZEPIPE_MODEL=pruned $(PY) -m gazepipe.model  # derives the pruned landmark model into its cache folder (models/README.md)
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,4 +1,4 @@
-"""Which landmark model the workers load: the pruned model derived into the cache folder, or GAZEPIPE_MODEL."""
+"""Which landmark model the workers load: the full model, the pruned one derived into the cache folder, or a file."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from gazepipe import model
 
 
-def test_the_default_is_the_pruned_model_derived_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(model.MODEL_ENV, raising=False)
+def test_the_pruned_model_is_derived_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model.MODEL_ENV, model.PRUNED)
     monkeypatch.setenv(model.CACHE_ENV, str(tmp_path / "cache"))
     path = model.predictor_path()
     assert path == tmp_path / "cache" / model.PRUNED_FILE
@@ -21,9 +21,12 @@ def test_the_default_is_the_pruned_model_derived_on_first_use(tmp_path: Path, mo
 
 
 def test_gazepipe_model_selects_the_full_model_or_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(model.MODEL_ENV, model.FULL)
+    monkeypatch.delenv(model.MODEL_ENV, raising=False)
     full = model.predictor_path()
     assert full == model.full_model_path() and full.name == model.MODEL_FILE
+    assert model.sha256(full) == model.MODEL_SHA256
+    monkeypatch.setenv(model.MODEL_ENV, model.FULL)
+    assert model.predictor_path() == full
     monkeypatch.setenv(model.MODEL_ENV, str(full))
     assert model.predictor_path() == full
     monkeypatch.setenv(model.MODEL_ENV, str(tmp_path / "missing.dat"))

