@@ -58,6 +58,13 @@ def test_info_and_health(service: Service) -> None:
     assert isinstance(ring, dict) and ring["slots"] > 0 and ring["in_use"] == 0
 
 
+def test_the_demo_page_and_its_script_are_served(service: Service) -> None:
+    with urllib.request.urlopen(service.http_url + "/demo/", timeout=5) as page:
+        assert page.status == 200 and b"gazepipe-demo.js" in page.read()
+    with urllib.request.urlopen(service.http_url + "/demo/gazepipe-demo.js", timeout=5) as script:
+        assert script.status == 200 and len(script.read()) > 1000
+
+
 def test_text_mode_answers_the_original_contract(service: Service, face_frames: list[FaceFrame]) -> None:
     async def run() -> list[dict[str, object]]:
         async with websockets.connect(service.ws_url) as ws:

@@ -48,7 +48,7 @@ from gazepipe.ring import FrameRing, remove_stale_segments, segment_name
 from gazepipe.signals.screen import CalibrationError
 
 log = logging.getLogger("gazepipe.front")
-DEMO_DIR = Path(__file__).parent / "static" / "demo"
+DEMO_DIR = Path(__file__).parents[1] / "static" / "demo"  # the package's static/, beside front/
 CLOSE_POLICY = 1008  # RFC 6455: the message or client violates the service's policy
 CLOSE_GOING_AWAY = 1001
 
