@@ -27,15 +27,15 @@ from gazepipe.tracking.pupil import Pupil, locate
 from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
 
 # A followed fit is trusted only while the head turned less than this between frames (degrees of yaw or
-# pitch): the pruned model fits a face that turned to a pose between its old and new one while its box is still
-# placed for the old pose (a head turned by 33 degrees, in the box of the same head facing the camera: 24), and
-# a detector's box puts it right.
+# pitch): in a box still placed for the old pose a fit lands between the old pose and the new one (with
+# GAZEPIPE_MODEL=pruned, a head turned by 33 degrees, in the box of the same head facing the camera: 24), and a
+# detector's box puts it right.
 MAX_TURN = 10.0
 
 # The vertical ratio is 0 at the upper lid and 1 at the lower one as the human 300-W points (37/38, 40/41) place
-# them. The pruned model's upper-lid points sit below those by about a tenth of the opening: the ratio is taken
-# from the raised lid (chosen for zero bias on the `tune` half of faces-helen-afw, irises moved sideways; a
-# quarter, measured against MediaPipe's lids with the full model, gave ratios 0.075 too large there).
+# them. dlib's upper-lid points sit below those: the ratio is taken from the lid raised by this share of the
+# opening (zero bias on the `tune` half of faces-helen-afw, irises moved sideways, measured with the pruned
+# model's points; a quarter, measured against MediaPipe's lids, gave ratios 0.075 too large there).
 UPPER_LID_RAISE = 0.1
 
 
