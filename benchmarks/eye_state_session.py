@@ -7,7 +7,8 @@ to a pixel and re-encoded as JPEG (q80), as a still person's webcam frames diffe
 one before; then the face's next frames are itself (`open` frames) and the face with CEW closed eyes pasted over
 its own (`closed` frames: every `--closed-every`-th closed patch of the same split, mirrored for the other eye),
 each tracked as that session's next frame. "fixed" takes CLOSED_ABOVE on every frame; "session" the threshold the
-session learnt from its own frames. Reported per openness band (the smaller eye).
+session learnt from its own frames. Reported per category (`categories.py`); faces behind dark sunglasses are
+left out and counted apart.
 
     .venv/bin/python benchmarks/eye_state_session.py [--split test] [--warm 30] [--closed-every 12] [--limit N]
 """
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 import testdata
 from accuracy import PastedEyes, eye_patches, read_colour, webcam_grey
-from categories import OPEN
+from categories import OPEN, looks
 
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
@@ -29,7 +30,6 @@ from gazepipe.tracking.eye_state import CLOSED_ABOVE
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackOutput
 
-BANDS = ((0.15, 0.25, "0.15-0.25"), (0.25, 0.35, "0.25-0.35"), (0.35, 9.0, ">= 0.35"))
 OPEN_FRAMES = 5  # open frames measured after the warm-up
 
 
@@ -97,29 +97,29 @@ def main() -> None:
     faces = [f for f in testdata.helen_afw_faces() if testdata.helen_afw_split(f) == args.split
              and min(f.raw["openness_left"], f.raw["openness_right"]) >= OPEN][:args.limit]
     rng = np.random.default_rng(0)
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    skipped = 0
+    totals: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    skipped = hidden = 0
     for face in faces:
+        cues = looks(face, testdata.read_grey(face.file))
+        if cues.eyes_hidden:
+            hidden += 1
+            continue
         counts = session(tracker, face, closed_patches, args.warm, rng)
         if counts is None:
             skipped += 1
             continue
-        openness = min(face.raw["openness_left"], face.raw["openness_right"])
-        band = next(name for low, high, name in BANDS if low <= openness < high)
-        for group in (band, "all"):
+        for group in [("all", ""), *cues.categories().items()]:
             totals[group]["faces"] += 1
             for key, value in counts.items():
                 totals[group][key] += value
-    print(f"faces-helen-afw {args.split}: {len(faces)} open faces, {skipped} left out (the tracker fitted another "
-          f"face or none); {len(closed_patches)} closed CEW patches pasted into each; warm-up {args.warm} frames")
-    print(f"{'openness':>10} {'faces':>6} {'open frames':>12} {'closed: fixed':>14} {'session':>8}"
+    print(f"faces-helen-afw {args.split}: {len(faces)} open faces, {hidden} behind dark glasses and {skipped} where "
+          f"the tracker fitted another face or none left out; {len(closed_patches)} closed CEW patches pasted into "
+          f"each; warm-up {args.warm} frames")
+    print(f"{'category':>22} {'faces':>6} {'open frames':>12} {'closed: fixed':>14} {'session':>8}"
           f" {'closed frames':>14} {'closed: fixed':>14} {'session':>8}")
-    for group in [name for _, _, name in BANDS] + ["all"]:
-        t = totals[group]
-        if not t["faces"]:
-            continue
+    for (category, band), t in sorted(totals.items()):
         closed_frames = max(t["closed"], 1)
-        print(f"{group:>10} {t['faces']:>6} {t['open']:>12} {t['open_fixed'] / t['open']:>13.2%}"
+        print(f"{(category + ' ' + band):>22} {t['faces']:>6} {t['open']:>12} {t['open_fixed'] / t['open']:>13.2%}"
               f" {t['open_session'] / t['open']:>8.2%} {t['closed']:>14} {t['closed_fixed'] / closed_frames:>13.1%}"
               f" {t['closed_session'] / closed_frames:>8.1%}")
 
