@@ -373,10 +373,12 @@ class PastedEyes:
     frames its eye patches, so that measures which need landmarks (the aspect ratio, GazeTracking's blink
     rule) can be applied to CEW patches."""
 
-    def __init__(self, tracker: GazeTracker) -> None:
-        face = testdata.clean_wild_faces()[0]
-        self.frame = webcam_grey(read_colour(face.file),
-                                 testdata.frame_transform(face.iris_left, face.iris_right, 62.0))
+    def __init__(self, tracker: GazeTracker, frame: np.ndarray | None = None) -> None:
+        """`frame`: the host face (default: the first clean faces-wild face at 62 px)."""
+        if frame is None:
+            face = testdata.clean_wild_faces()[0]
+            frame = webcam_grey(read_colour(face.file), testdata.frame_transform(face.iris_left, face.iris_right, 62.0))
+        self.frame = frame
         out = tracker.track(self.frame)
         if out.landmarks is None:
             raise RuntimeError("the host face for pasted eyes was not found")

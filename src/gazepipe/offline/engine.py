@@ -54,6 +54,7 @@ class _Following:
 
     last: TrackOutput | None = None
     thresholds: tuple[float, float] | None = None
+    closed_above: float | None = None
     last_detect: float = -1e9
 
 
@@ -87,7 +88,7 @@ class RecordingSession(Session):
         detect = search or now - max(state.last_detect, self._requested_detect) >= self._detect_every_s
         if detect:
             self._requested_detect = now
-        return following(state.last, state.thresholds, detect)
+        return following(state.last, state.thresholds, detect, state.closed_above)
 
     def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
         self.frames_processed += 1
@@ -95,7 +96,9 @@ class RecordingSession(Session):
 
         def in_turn() -> None:
             self.follow(frame, out)
-            self._after.append((frame.seq, _Following(out, self.calibration.thresholds, self._last_detect)))
+            calibration = self.calibration
+            self._after.append((frame.seq, _Following(out, calibration.thresholds, calibration.closed_above,
+                                                      self._last_detect)))
             self._answer_tracked(frame, out, track_ms, arrived)
 
         self.in_order(frame.ordinal, in_turn)

@@ -58,7 +58,8 @@ class GazeTracker:
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
         closed_scores = eye_state.closed_scores(eyes)
         # a blink closes both eyes: their evidence is pooled, so that one unsure eye does not hide it
-        eyes_closed = float(np.mean(closed_scores)) > eye_state.CLOSED_ABOVE
+        closed_score = float(np.mean(closed_scores))
+        eyes_closed = closed_score > (hints.closed_above or eye_state.CLOSED_ABOVE)
         thresholds = hints.thresholds or (None, None)
         pupils = [
             Pupil(None, 0.0, "eye_closed", None) if eyes_closed else locate(e, t)
@@ -88,6 +89,7 @@ class GazeTracker:
             eye_openness_left=eye_state.openness(eyes[0], closed_scores[0]),
             eye_openness_right=eye_state.openness(eyes[1], closed_scores[1]),
             eyes_closed=eyes_closed,
+            closed_score=closed_score,
             head_pose=face.pose,
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
         )

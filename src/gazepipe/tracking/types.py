@@ -18,6 +18,7 @@ class TrackHints(msgspec.Struct, frozen=True):
     unconfirmed: int = 0  # frames followed since a detector last saw the face
     after_no_face: bool = False  # the stream's previous frame had no face
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
+    closed_above: float | None = None  # the session's closure threshold (`ThresholdCalibration.closed_above`)
     detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face
 
 
@@ -42,16 +43,18 @@ class TrackOutput(msgspec.Struct):
     eye_openness_left: float | None = None
     eye_openness_right: float | None = None
     eyes_closed: bool = False
+    closed_score: float | None = None  # how surely the eyes are closed, 0..1: compared with the closure threshold
     head_pose: tuple[float, float, float] | None = None  # yaw, pitch, roll in degrees
     threshold_observed: tuple[float | None, float | None] = (None, None)  # each eye's best threshold on this frame
 
 
 def following(previous: TrackOutput | None, thresholds: tuple[float, float] | None = None,
-              detect: bool = False) -> TrackHints:
+              detect: bool = False, closed_above: float | None = None) -> TrackHints:
     """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
     if previous is None or not previous.face_found:
-        return TrackHints(thresholds=thresholds, detect=detect, after_no_face=previous is not None)
+        return TrackHints(thresholds=thresholds, closed_above=closed_above, detect=detect,
+                          after_no_face=previous is not None)
     return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch,
                       face_placement=previous.face_placement, head_pose=previous.head_pose,
                       unconfirmed=previous.unconfirmed,
-                      thresholds=thresholds, detect=detect)
+                      thresholds=thresholds, closed_above=closed_above, detect=detect)
