@@ -30,7 +30,8 @@ class Recording:
         self.path = path
         if not path.is_file():
             raise RecordingError(f"{path}: no such file")
-        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        # One decoding thread: the workers have every core, and FFmpeg's frame threads only add their hand-offs.
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         if not self._capture.isOpened():
             raise RecordingError(f"{path}: not a video OpenCV can open (unknown container or codec, or truncated)")
         width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
