@@ -15,7 +15,7 @@ import threading
 
 from gazepipe.offline.recording import Recording, VideoFrame
 
-_Item = VideoFrame | None | BaseException  # a frame; None at the end of the stream; what reading raised
+_Item = VideoFrame | None | Exception  # a frame; None at the end of the stream; what reading raised
 
 
 class ReadAhead:
@@ -43,7 +43,7 @@ class ReadAhead:
                     waiter = self._waiter = self._loop.create_future()
                 await waiter
                 continue
-            if isinstance(item, BaseException):
+            if isinstance(item, Exception):
                 raise item
             return item
 
@@ -63,7 +63,7 @@ class ReadAhead:
                 if frame is None:
                     return
                 index += 1
-        except BaseException as exc:  # the loop raises it where the frame was wanted
+        except Exception as exc:  # the loop raises it where the frame was wanted
             self._put(exc)
 
     def _put(self, item: _Item) -> None:
