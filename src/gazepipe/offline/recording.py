@@ -38,6 +38,7 @@ class Recording:
         height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS)) or 0.0
         self.frame_count = max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self._bgr: np.ndarray | None = None
         try:
             self.plan: JpegPlan = fit_slot(width, height, slot_pixels)
         except ProtocolError as exc:
@@ -50,9 +51,10 @@ class Recording:
 
     def read(self, index: int) -> VideoFrame | None:
         """The next frame (the `index`-th), or None at the end of the stream."""
-        ok, bgr = self._capture.read()
+        ok, bgr = self._capture.read(self._bgr)
         if not ok:
             return None
+        self._bgr = bgr  # decoded into again: a fresh 900 kB array a frame costs its page faults
         timestamp = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         plan = self.plan
