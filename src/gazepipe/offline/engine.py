@@ -36,7 +36,8 @@ from gazepipe.workers.worker import die_with_parent
 
 log = logging.getLogger("gazepipe.analyze")
 
-# Frames decoded ahead of the workers: a few milliseconds of decoding each, against one tracking.
+# Frames decoded before they are wanted: one takes about a tenth of a tracking, so a few keep the workers from
+# waiting for the decoder, and the queue's memory small.
 READ_AHEAD = 4
 
 
