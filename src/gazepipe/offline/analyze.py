@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             raise SystemExit("gazepipe analyze: --report needs matplotlib: pip install 'gazepipe[analyze]'") from None
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our own message says why a file fails
+    # The workers have the cores: OpenCV's own pool splitting each frame's conversion to grey only adds hand-offs.
+    cv2.setNumThreads(1)
     settings = Settings.from_env()
     workers = args.workers or settings.workers
     window = args.window or workers

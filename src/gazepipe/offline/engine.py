@@ -28,12 +28,17 @@ from typing import Any
 from gazepipe.config import Settings
 from gazepipe.front.app import Front
 from gazepipe.front.session import Frame, Session
+from gazepipe.offline.reader import ReadAhead
 from gazepipe.offline.recording import Recording, RecordingError, VideoFrame
 from gazepipe.protocol import ServerMessage, server_msgpack_decoder
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
 from gazepipe.workers.worker import die_with_parent
 
 log = logging.getLogger("gazepipe.analyze")
+
+# Frames decoded before they are wanted: one takes about a tenth of a tracking, so a few keep the workers from
+# waiting for the decoder, and the queue's memory small.
+READ_AHEAD = 4
 
 
 class AnalysisError(Exception):
@@ -197,16 +202,16 @@ class LocalService:
             session.signals.calibrate("import", None, None, calibration)
         pending: dict[int, VideoFrame] = {}
         index = 0
-        reading: asyncio.Future[VideoFrame | None] | None = asyncio.ensure_future(
-            asyncio.to_thread(recording.read, index))
+        # Decoding in a thread of its own overlaps the workers' tracking of the frames before.
+        frames = ReadAhead(recording, READ_AHEAD)
+        reading = True
         incomplete: RecordingError | None = None
         try:
-            while reading is not None or pending:
-                # Decoding the next frame in a thread overlaps the workers' tracking of the ones before.
-                while reading is not None and len(pending) < window:
-                    frame = await reading
-                    reading = None
+            while reading or pending:
+                while reading and len(pending) < window:
+                    frame = await frames.next()
                     if frame is None:
+                        reading = False
                         try:
                             recording.check_complete(index)
                         except RecordingError as exc:  # reported once the frames read before it are answered
@@ -219,8 +224,7 @@ class LocalService:
                     dispatcher.submit(session, Frame(ordinal=ordinal, seq=index, timestamp=frame.timestamp_ms,
                                                      binary=True, jpeg=b"", plan=recording.plan, pixels=frame.grey))
                     index += 1
-                    if not stop.is_set():
-                        reading = asyncio.ensure_future(asyncio.to_thread(recording.read, index))
+                    reading = not stop.is_set()
                 if not pending:
                     break
                 answer = await session.outbox.get()
@@ -230,9 +234,7 @@ class LocalService:
             if incomplete is not None:
                 raise incomplete
         finally:
-            if reading is not None:  # a read in its thread is let finish: the capture must not close under it
-                with contextlib.suppress(Exception):
-                    await reading
+            frames.close()
             session.close()
             dispatcher.forget(session)
 

@@ -30,13 +30,15 @@ class Recording:
         self.path = path
         if not path.is_file():
             raise RecordingError(f"{path}: no such file")
-        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        # One decoding thread: the workers have every core, and FFmpeg's frame threads only add their hand-offs.
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         if not self._capture.isOpened():
             raise RecordingError(f"{path}: not a video OpenCV can open (unknown container or codec, or truncated)")
         width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS)) or 0.0
         self.frame_count = max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self._bgr: np.ndarray | None = None
         try:
             self.plan: JpegPlan = fit_slot(width, height, slot_pixels)
         except ProtocolError as exc:
@@ -49,9 +51,10 @@ class Recording:
 
     def read(self, index: int) -> VideoFrame | None:
         """The next frame (the `index`-th), or None at the end of the stream."""
-        ok, bgr = self._capture.read()
+        ok, bgr = self._capture.read(self._bgr)
         if not ok:
             return None
+        self._bgr = bgr  # decoded into again: a fresh 900 kB array a frame costs its page faults
         timestamp = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         plan = self.plan
