@@ -14,7 +14,7 @@ from gaze_moved import move_gaze
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, Eye
-from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array
+from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array, reduced_pass_finds
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
@@ -280,6 +280,21 @@ def test_after_a_frame_without_a_face_a_face_of_any_size_is_found(tracker: GazeT
     for inter_iris_px in (45.0, 90.0):  # only the full-scale pass runs now: it finds small and large faces
         out = tracker.track(testdata.face_frame(face, inter_iris_px), following(nobody))
         assert out.face_found and out.detector_ran and out.pupil_left is not None
+
+
+def test_a_small_followed_face_lost_gives_way_to_a_large_face_found_at_full_scale(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[1]
+    small = tracker.track(testdata.face_frame(face, 45.0))
+    assert small.face_box is not None
+    # too small for the reduced-scale pass, so the search after losing it goes straight to full scale
+    assert not reduced_pass_finds(small.face_box[2], testdata.FRAME_SIZE[0])
+    # a large face beside where the small one was, beyond the window the follower searches
+    frame = testdata.face_frame(face, 110.0)
+    beside = cv2.warpAffine(frame, np.float32([[1, 0, 180], [0, 1, 0]]), (frame.shape[1], frame.shape[0]),
+                            borderMode=cv2.BORDER_REPLICATE)
+    large = tracker.track(beside, following(small))
+    assert large.face_found and large.detector_ran and large.face_box is not None
+    assert large.face_box[2] > 1.5 * small.face_box[2] and large.face_box[0] > small.face_box[0] + 100
 
 
 def test_a_face_that_moved_far_between_frames_is_placed_again_by_the_detector(tracker: GazeTracker) -> None:

@@ -15,6 +15,8 @@ from gazepipe.tracking.types import Box
 
 # The detector is run on a frame no wider than this: at 320x240 it costs about a quarter of 640x480.
 DETECT_WIDTH = 320
+# dlib's frontal detector finds faces at least this wide, in the pixels of the image it searches.
+DETECTOR_WINDOW = 80
 # Frames at most this wide are upsampled once when nothing was found (small frames hold small faces).
 UPSAMPLE_MAX_WIDTH = 320
 # Tracking re-finds the face in a small window around the previous box, scaled so that the face is this wide
@@ -124,6 +126,11 @@ class FaceFinder:
         best = max(rects, key=lambda r: r.width() * r.height())
         return (round(left + best.left() / scale), round(top + best.top() / scale),
                 round(best.width() / scale), round(best.height() / scale))
+
+
+def reduced_pass_finds(face_width: int, frame_width: int) -> bool:
+    """Whether `detect`'s reduced-scale pass can find a face `face_width` pixels wide."""
+    return face_width * min(1.0, DETECT_WIDTH / frame_width) >= DETECTOR_WINDOW
 
 
 _NO_PARENTHESES = str.maketrans("", "", "()")
