@@ -13,6 +13,7 @@ from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
     DEFAULT_PLACEMENT,
+    FOLLOW_FITS,
     MAX_SHIFT,
     MIN_SIMILARITY,
     FaceFinder,
@@ -105,11 +106,8 @@ class GazeTracker:
                 if larger is not None:
                     return self._fit(grey, larger, True, 0)
             if hints.face_patch is not None and hints.unconfirmed + 1 < CONFIRM_EVERY:
-                face = self._fit(grey, hints.face_box, hints.detect, hints.unconfirmed + 1,
-                                 hints.face_placement or DEFAULT_PLACEMENT)
-                if (similarity(face.patch, hints.face_patch) >= MIN_SIMILARITY
-                        and shift(hints.face_box, face.box) <= MAX_SHIFT
-                        and _turned_little(hints.head_pose, face.pose)):
+                face = self._followed(grey, hints, hints.face_box, hints.face_patch)
+                if face is not None:
                     return face
             box = self._faces.follow(grey, hints.face_box)
             if box is not None:
@@ -120,6 +118,20 @@ class GazeTracker:
                                                      or reduced_pass_finds(hints.face_box[2], grey.shape[1]))
         box = self._faces.detect(grey, reduced_first=reduced_first)
         return None if box is None else self._fit(grey, box, True, 0)
+
+    def _followed(self, grey: np.ndarray, hints: TrackHints, box: Box, patch: bytes) -> _Face | None:
+        """The face fitted in the previous frame's `box`, if it still looks like its thumbnail `patch`, stays in
+        the box it was fitted in and turned little; a face that moved further than that is fitted again where the
+        fit found it, up to FOLLOW_FITS fits. None when no fit passes."""
+        where = hints.face_placement or DEFAULT_PLACEMENT
+        for _ in range(FOLLOW_FITS):
+            face = self._fit(grey, box, hints.detect, hints.unconfirmed + 1, where)
+            if similarity(face.patch, patch) < MIN_SIMILARITY:
+                return None
+            if shift(box, face.box) <= MAX_SHIFT:
+                return face if _turned_little(hints.head_pose, face.pose) else None
+            box = face.box
+        return None
 
     def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int,
              where: Placement | None = None) -> _Face:
