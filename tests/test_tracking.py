@@ -290,8 +290,8 @@ def test_a_small_followed_face_lost_gives_way_to_a_large_face_found_at_full_scal
     assert not reduced_pass_finds(small.face_box[2], testdata.FRAME_SIZE[0])
     # a large face beside where the small one was, beyond the window the follower searches
     frame = testdata.face_frame(face, 110.0)
-    beside = cv2.warpAffine(frame, np.float32([[1, 0, 180], [0, 1, 0]]), (frame.shape[1], frame.shape[0]),
-                            borderMode=cv2.BORDER_REPLICATE)
+    shift_right = np.array([[1, 0, 180], [0, 1, 0]], dtype=np.float32)
+    beside = cv2.warpAffine(frame, shift_right, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
     large = tracker.track(beside, following(small))
     assert large.face_found and large.detector_ran and large.face_box is not None
     assert large.face_box[2] > 1.5 * small.face_box[2] and large.face_box[0] > small.face_box[0] + 100
