@@ -184,7 +184,8 @@ def stage_ms(module: ModuleType, tracker: Any, frame: Followed) -> dict[str, flo
     t = timer.totals
     t["to_numpy"] = t.pop("landmarks") - t["fit"]
     t["rest"] = total - sum(t.values())
-    return {k: v * 1000.0 for k, v in t.items()}
+    # a stage a version did not run on this frame counts 0 (an older version may lose a face this one follows)
+    return {stage: t.get(stage, 0.0) * 1000.0 for stage in STAGES}
 
 
 def track_ms(tracker: Any, frame: Followed) -> float:

@@ -91,6 +91,14 @@ def test_stages_smoke() -> None:
     assert check["frames_differing"] == 0 and check["eyes_differing"] == 0
 
 
+def test_misplaced_boxes_smoke() -> None:
+    result = run_json("misplaced_boxes.py", "--wild", "2", "--helen", "1")
+    assert result["faces"] > 0
+    first = result["first"]
+    assert first["accepted"] > 0 and {"median", "p95", "p99", "wrong_share"} <= set(first)
+    assert 0 <= first["wrong_share"] <= 1 and first["median"] <= first["p95"] <= first["p99"]
+
+
 def test_model_curve_smoke() -> None:
     result = run_json("model_curve.py", "--candidates", "15x500", "8x250", "--faces", "12", "--wild", "1",
                       "--clip", "40", timeout=900.0)

@@ -16,7 +16,7 @@ from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, Eye
-from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array
+from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array, reduced_pass_finds
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
@@ -319,18 +319,36 @@ def test_after_a_frame_without_a_face_a_face_of_any_size_is_found(tracker: GazeT
         assert out.face_found and out.detector_ran and out.pupil_left is not None
 
 
-def test_a_face_that_moved_far_between_frames_is_placed_again_by_the_detector(tracker: GazeTracker) -> None:
+def test_a_small_followed_face_lost_gives_way_to_a_large_face_found_at_full_scale(tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[1]
+    small = tracker.track(testdata.face_frame(face, 45.0))
+    assert small.face_box is not None
+    # too small for the reduced-scale pass, so the search after losing it goes straight to full scale
+    assert not reduced_pass_finds(small.face_box[2], testdata.FRAME_SIZE[0])
+    # a large face beside where the small one was, beyond the window the follower searches
+    frame = testdata.face_frame(face, 110.0)
+    shift_right = np.array([[1, 0, 180], [0, 1, 0]], dtype=np.float32)
+    beside = cv2.warpAffine(frame, shift_right, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    large = tracker.track(beside, following(small))
+    assert large.face_found and large.detector_ran and large.face_box is not None
+    assert large.face_box[2] > 1.5 * small.face_box[2] and large.face_box[0] > small.face_box[0] + 100
+
+
+def test_a_face_that_moved_far_between_frames_is_fitted_again_where_the_first_fit_found_it(
+        tracker: GazeTracker) -> None:
     frame = testdata.face_frame(testdata.clean_wild_faces()[1])
     out = tracker.track(frame)
     assert out.face_box is not None
-    # the face moved by a fifth of its box (about 30 px): more than the landmark fit alone follows
+    # the face moved by a fifth of its box (about 30 px): more than one landmark fit follows (MAX_SHIFT), so it is
+    # fitted again in the box the first fit's points give, without a detector
     dx = round(0.2 * out.face_box[2])
     shift_right = np.array([[1, 0, dx], [0, 1, 0]], dtype=np.float32)
     moved = cv2.warpAffine(frame, shift_right, (frame.shape[1], frame.shape[0]),
                            borderMode=cv2.BORDER_REPLICATE)
     followed = tracker.track(moved, following(out))
     fresh = tracker.track(moved)
-    assert followed.face_found and followed.unconfirmed == 0 and not followed.detector_ran
+    assert followed.face_found and followed.unconfirmed == 1 and not followed.detector_ran
+    assert followed.face_box is not None and followed.face_box[0] > out.face_box[0] + dx // 2
     assert followed.pupil_left == pytest.approx(fresh.pupil_left, abs=1.0)
     assert followed.pupil_right == pytest.approx(fresh.pupil_right, abs=1.0)
 

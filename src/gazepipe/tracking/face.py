@@ -15,6 +15,8 @@ from gazepipe.tracking.types import Box
 
 # The detector is run on a frame no wider than this: at 320x240 it costs about a quarter of 640x480.
 DETECT_WIDTH = 320
+# dlib's frontal detector finds faces at least this wide, in the pixels of the image it searches.
+DETECTOR_WINDOW = 80
 # Frames at most this wide are upsampled once when nothing was found (small frames hold small faces).
 UPSAMPLE_MAX_WIDTH = 320
 # Tracking re-finds the face in a small window around the previous box, scaled so that the face is this wide
@@ -34,6 +36,13 @@ THUMBNAIL = 16
 # misplaced by 15-30 %, some of them with a thumbnail that still matched; the windowed detector takes up to
 # TRACK_MARGIN. (Measured on the benchmarks' faces: with both checks no failed fit was accepted.)
 MAX_SHIFT = 0.05
+# A fit that moved further is fitted again in the box its own points give, under the same checks, before the
+# windowed detector is asked (benchmarks/misplaced_boxes.py: 187 faces, the clean faces-wild ones and 150 of
+# faces-helen-afw's tune half at 62 px between the eyes, in the detector's box misplaced by 2-30 % of its side):
+# the second fits the checks passed had their eye points (36-47) within 1.6 / 4.7 / 8.6 % (median, p95, p99) of the
+# inter-ocular distance of the detector-box fit's, 0.6 % of them beyond 10 %; the first fits they passed 2.3 / 5.9 /
+# 11.6, 1.5 % beyond 10 %. (A second fit after a first whose thumbnail failed is wrong too often: 11 % beyond 10 %.)
+FOLLOW_FITS = 2
 # Where dlib's detector draws its box around a face: the box centre's offset from the 68 points' centroid and
 # the box's side, in units of the points' RMS radius. A followed face's box is placed as the detector placed it
 # at the face's last detection (`placement`): a turned face's box sits elsewhere on its points than a frontal
@@ -124,6 +133,11 @@ class FaceFinder:
         best = max(rects, key=lambda r: r.width() * r.height())
         return (round(left + best.left() / scale), round(top + best.top() / scale),
                 round(best.width() / scale), round(best.height() / scale))
+
+
+def reduced_pass_finds(face_width: int, frame_width: int) -> bool:
+    """Whether `detect`'s reduced-scale pass can find a face `face_width` pixels wide."""
+    return face_width * min(1.0, DETECT_WIDTH / frame_width) >= DETECTOR_WINDOW
 
 
 _NO_PARENTHESES = str.maketrans("", "", "()")
