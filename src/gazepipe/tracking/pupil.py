@@ -68,6 +68,11 @@ def _disc(radius: int) -> np.ndarray:
 
 
 @cache
+def _area(radius: int) -> np.float32:
+    return _disc(radius).sum()
+
+
+@cache
 def _disc_within(radius: int) -> np.ndarray:
     """The disc as a bool array in a square one pixel wider on each side."""
     return np.pad(_disc(radius) > 0, 1)
@@ -129,8 +134,8 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     cx, _, _ = _fit_disc(_correlate(signed, across, *fit, crop.shape), fit_allowed, *fit)
     cx = _on_limbus(crop, limbus_weight, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
     # confident when the iris is much darker than the sclera and the core disc is mostly iris; plain Python on
-    # the scalars (np.clip costs microseconds each). The sharpness stays a float32 division (disc.sum() is one).
-    sharpness = float(peak / (disc.sum() * contrast))
+    # the scalars (np.clip costs microseconds each). The sharpness stays a float32 division (the area is one).
+    sharpness = float(peak / (_area(radius) * contrast))
     confidence = min(max(contrast / FULL_CONTRAST, 0.0), 1.0) * min(max(sharpness * 2.0, 0.0), 1.0)
     return Pupil((cx, cy), confidence, None, observed)
 
