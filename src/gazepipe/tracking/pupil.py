@@ -86,8 +86,9 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
         return Pupil(None, 0.0, "eye_outside_frame", None)
     mask = eye.polygon_mask
     crop = eye.crop.astype(np.float32)
-    # Every per-pixel step below runs only where it can matter: on the opening's box, or on the window of the
-    # crop that a correlation reads. The values there are those over the whole crop, on a fraction of it.
+    # Every per-pixel step below runs only where it can matter: on the opening's box (the weights are 0 outside
+    # it, as the opening makes them), or on the window of the crop that a correlation reads. The values there
+    # are those over the whole crop, on a fraction of its pixels.
     rows, cols = _box(mask)
     inside = crop[rows, cols][mask[rows, cols]]
     if inside.size < 10:
@@ -106,8 +107,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     peak_y, peak_x = peak_y + rows.start, peak_x + cols.start
     # the opening within the disc around the peak, in a square one pixel wider (for the fits' parabolas)
     around = _grown((slice(peak_y, peak_y + 1), slice(peak_x, peak_x + 1)), radius + 1, crop.shape)
-    corner = (slice(peak_y - radius - 1, None), slice(peak_x - radius - 1, None))
-    allowed = _disc_within(radius)[_within(around, corner)] & mask[around]
+    allowed = _disc_within(radius)[_shifted(around, radius + 1 - peak_y, radius + 1 - peak_x)] & mask[around]
     iris_level = _quantile(crop[around][allowed], 0.5)
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:
@@ -120,16 +120,15 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # on the whole iris rather than on its visible part. Across, the lids clip the iris: a disc of the
     # iris's full size fits the left and right edges, on darkness with the lash shadow discounted; up and down,
     # the smaller core disc does not slide into the dark lid line.
-    box = _within(_box(allowed), (slice(-around[0].start, None), slice(-around[1].start, None)))
+    box = _shifted(_box(allowed), around[0].start, around[1].start)
     fit = _grown(box, 1, crop.shape)  # one pixel more around for the parabola
     fit_allowed = allowed[_within(fit, around)]
-    reach = _grown(fit, radius, crop.shape)
-    signed = level - crop[reach]
-    signed *= mask[reach]
-    _, cy, peak = _fit_disc(_correlate(signed, disc, *fit, crop.shape), fit_allowed, *fit)
     across = _disc(round(radius * ACROSS_SCALE))
-    reach = _grown(fit, across.shape[0] // 2, crop.shape)
+    reach = _grown(fit, across.shape[0] // 2, crop.shape)  # the larger disc's window holds the smaller's
     signed = level - crop[reach]
+    core = _grown(fit, radius, crop.shape)
+    inner = _within(core, reach)
+    _, cy, peak = _fit_disc(_correlate(signed[inner] * mask[core], disc, *fit, crop.shape), fit_allowed, *fit)
     signed *= weight[reach]
     cx, _, _ = _fit_disc(_correlate(signed, across, *fit, crop.shape), fit_allowed, *fit)
     cx = _on_limbus(crop, limbus_weight, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
@@ -147,7 +146,8 @@ def _on_limbus(crop: np.ndarray, weight: np.ndarray, cx: float, row: int, within
     `sclera_level` bright), among the pixels of non-zero `weight`: the limbus's edges do not depend on how dark
     the iris's inside is, and one visible edge places an iris clipped by a corner."""
     arcs = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
-    xs = range(max(math.ceil(cx - LIMBUS_REACH), within.start), min(math.floor(cx + LIMBUS_REACH), within.stop - 1) + 1)
+    xs = range(max(math.ceil(cx - LIMBUS_REACH), within.start),
+               min(math.floor(cx + LIMBUS_REACH), within.stop - 1) + 1)
     # summed over the rows as far either way, as the centre's height is no surer than that
     rows = slice(max(row - LIMBUS_REACH, 0), row + LIMBUS_REACH + 1)
     cols = slice(xs.start, xs.stop)
@@ -157,8 +157,8 @@ def _on_limbus(crop: np.ndarray, weight: np.ndarray, cx: float, row: int, within
     reach = arcs.shape[0] // 2 + 2 * (LIMBUS_OPEN // 2) + LIMBUS_SIDE
     part_rows, part_cols = _grown((rows, cols), reach, crop.shape)
     crop, weight = crop[part_rows, part_cols], weight[part_rows, part_cols]
-    rows = slice(rows.start - part_rows.start, rows.stop - part_rows.start)
-    cols = slice(cols.start - part_cols.start, cols.stop - part_cols.start)
+    rows, cols = _within((rows, cols), (part_rows, part_cols))
+    # `weight` is 0 outside the opening shrunk by a pixel, so that the lids' own edges stay out
     gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
     gx *= weight
     sclera = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _SQUARE_OPEN) >= sclera_level
@@ -199,7 +199,7 @@ def _arc_taps(radius: float, width: int) -> tuple[np.ndarray, np.ndarray]:
     return (ys * width + xs) * 2 + channels, arcs[ys, xs, channels].astype(np.float64)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _arc_reads(top: int, bottom: int, left: int, right: int, width: int) -> np.ndarray:
     """The flat offsets, in a two-channel image `width` wide, of the arcs' taps centred on each pixel of rows
     `top:bottom` x columns `left:right` (as rows x columns x taps). The same few windows recur frame after frame."""
@@ -222,12 +222,11 @@ def _below_upper_lid(eye: Eye, mask: np.ndarray, box: tuple[slice, slice]) -> tu
     # Clipped in place by the two ufuncs (np.clip's Python wrapper costs more than they do on the box), then
     # masked in float64 and rounded once into float32: the same as rounding first, as the mask is 0 or 1.
     np.minimum(np.maximum(share, 0.0, out=share), 1.0, out=share)
-    weight = np.zeros(mask.shape, np.float32)
+    weight, limbus = np.zeros((2, *mask.shape), np.float32)
     np.multiply(share, mask[rows, cols], out=weight[rows, cols], casting="unsafe")
     # eroded over the box and a pixel around it, as over the whole crop
     around = _grown(box, 1, mask.shape)
     eroded = cv2.erode(mask[around].view(np.uint8), _SQUARE_3)
-    limbus = np.zeros(mask.shape, np.float32)
     np.multiply(weight[rows, cols], eroded[_within(box, around)], out=limbus[rows, cols])
     return weight, limbus
 
@@ -285,8 +284,12 @@ def _grown(box: tuple[slice, slice], margin: int, shape: tuple[int, ...]) -> tup
 
 def _within(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
     """The rows and columns `inner`, counted from `outer`'s corner."""
-    (rows, cols), top, left = inner, outer[0].start, outer[1].start
-    return slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left)
+    return _shifted(inner, -outer[0].start, -outer[1].start)
+
+
+def _shifted(box: tuple[slice, slice], down: int, right: int) -> tuple[slice, slice]:
+    rows, cols = box
+    return slice(rows.start + down, rows.stop + down), slice(cols.start + right, cols.stop + right)
 
 
 def _correlate(window: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice,
