@@ -9,6 +9,8 @@ import numpy as np
 
 LEFT_POINTS = slice(36, 42)  # image-left eye (the subject's right eye)
 RIGHT_POINTS = slice(42, 48)
+# the lower lid's contour points, corner to corner (an index array: a list is converted on every use)
+_LOWER_LID = np.array([0, 5, 4, 3])
 
 # The crop maps the corner-to-corner span onto EYE_WIDTH pixels: small faces are upsampled, near faces
 # shrunk, so that the pupil search works at one scale.
@@ -81,7 +83,7 @@ class Eye:
     def _opening(self) -> np.ndarray:
         """The eye opening (dlib's contour) in crop pixels, inside the frame or not."""
         mask = np.zeros(self.crop.shape, np.uint8)
-        cv2.fillPoly(mask, [np.round(self.crop_points).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [self.crop_points.round().astype(np.int32)], 1)
         return mask.view(bool)  # 0 and 1: a bool array as it is
 
     @cached_property
@@ -109,7 +111,7 @@ class Eye:
     def _lids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The upper and lower lid polylines' x and y, corner to corner (taken once per eye)."""
         upper = self.crop_points[:4]
-        lower = self.crop_points[[0, 5, 4, 3]]
+        lower = self.crop_points[_LOWER_LID]
         return upper[:, 0], upper[:, 1], lower[:, 0], lower[:, 1]
 
     @cached_property

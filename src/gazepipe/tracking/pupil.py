@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
@@ -67,6 +67,17 @@ def _disc(radius: int) -> np.ndarray:
     return ((xs * xs + ys * ys) <= radius * radius).astype(np.float32)
 
 
+@cache
+def _area(radius: int) -> np.float32:
+    return _disc(radius).sum()
+
+
+@cache
+def _disc_within(radius: int) -> np.ndarray:
+    """The disc as a bool array in a square one pixel wider on each side."""
+    return np.pad(_disc(radius) > 0, 1)
+
+
 def locate(eye: Eye, threshold: float | None) -> Pupil:
     """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None
     before calibration); when lighting has changed so much that it no longer separates this frame's iris from
@@ -75,25 +86,29 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
         return Pupil(None, 0.0, "eye_outside_frame", None)
     mask = eye.polygon_mask
     crop = eye.crop.astype(np.float32)
-    inside = crop[mask]
+    # Every per-pixel step below runs only where it can matter: on the opening's box (the weights are 0 outside
+    # it, as the opening makes them), or on the window of the crop that a correlation reads. The values there
+    # are those over the whole crop, on a fraction of its pixels.
+    rows, cols = _box(mask)
+    inside = crop[rows, cols][mask[rows, cols]]
     if inside.size < 10:
         return Pupil(None, 0.0, "eye_closed", None)
     sclera = _quantile(inside, 0.9)
     radius = max(2, round(IRIS_RADIUS * EYE_WIDTH))
     disc = _disc(radius)
-
-    # the lash-shadow weight, 0 outside the opening: the search's darkness and the across fit's both use it
-    weight = _below_upper_lid(eye) * mask
+    weight, limbus_weight = _below_upper_lid(eye, mask, (rows, cols))
 
     # coarse: where a disc of iris size covers the most darkness (relative to the sclera), lash shadow discounted
-    darkness = np.maximum(sclera - crop, 0.0)
-    darkness *= weight
-    rows, cols = _box(mask)
-    mass = _correlate(darkness, disc, rows, cols)
-    peak_y, peak_x = divmod(int(np.argmax(np.where(mask[rows, cols], mass, -1.0))), mass.shape[1])
+    reach = _grown((rows, cols), radius, crop.shape)
+    darkness = np.maximum(sclera - crop[reach], 0.0)
+    darkness *= weight[reach]
+    mass = _correlate(darkness, disc, rows, cols, crop.shape)
+    peak_y, peak_x = divmod(int(np.where(mask[rows, cols], mass, -1.0).argmax()), mass.shape[1])
     peak_y, peak_x = peak_y + rows.start, peak_x + cols.start
-    allowed = _disc_mask(crop.shape, peak_x, peak_y, radius) & mask
-    iris_level = _quantile(crop[allowed], 0.5)
+    # the opening within the disc around the peak, in a square one pixel wider (for the fits' parabolas)
+    around = _grown((slice(peak_y, peak_y + 1), slice(peak_x, peak_x + 1)), radius + 1, crop.shape)
+    allowed = _disc_within(radius)[_shifted(around, radius + 1 - peak_y, radius + 1 - peak_x)] & mask[around]
+    iris_level = _quantile(crop[around][allowed], 0.5)
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:
         return Pupil(None, 0.0, "no_blob", None)
@@ -105,42 +120,47 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # on the whole iris rather than on its visible part. Across, the lids clip the iris: a disc of the
     # iris's full size fits the left and right edges, on darkness with the lash shadow discounted; up and down,
     # the smaller core disc does not slide into the dark lid line.
-    signed = level - crop
-    box = _box(allowed)
-    _, cy, peak = _fit_disc(signed * mask, disc, allowed, box)
-    cx, _, _ = _fit_disc(signed * weight, _disc(round(radius * ACROSS_SCALE)), allowed, box)
-    cx = _on_limbus(crop, mask, weight, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
+    box = _shifted(_box(allowed), around[0].start, around[1].start)
+    fit = _grown(box, 1, crop.shape)  # one pixel more around for the parabola
+    fit_allowed = allowed[_within(fit, around)]
+    across = _disc(round(radius * ACROSS_SCALE))
+    reach = _grown(fit, across.shape[0] // 2, crop.shape)  # the larger disc's window holds the smaller's
+    signed = level - crop[reach]
+    core = _grown(fit, radius, crop.shape)
+    inner = _within(core, reach)
+    _, cy, peak = _fit_disc(_correlate(signed[inner] * mask[core], disc, *fit, crop.shape), fit_allowed, *fit)
+    signed *= weight[reach]
+    cx, _, _ = _fit_disc(_correlate(signed, across, *fit, crop.shape), fit_allowed, *fit)
+    cx = _on_limbus(crop, limbus_weight, cx, round(cy), box[1], iris_level + LIMBUS_SCLERA * contrast)
     # confident when the iris is much darker than the sclera and the core disc is mostly iris; plain Python on
-    # the scalars (np.clip costs microseconds each). The sharpness stays a float32 division (disc.sum() is one).
-    sharpness = float(peak / (disc.sum() * contrast))
+    # the scalars (np.clip costs microseconds each). The sharpness stays a float32 division (the area is one).
+    sharpness = float(peak / (_area(radius) * contrast))
     confidence = min(max(contrast / FULL_CONTRAST, 0.0), 1.0) * min(max(sharpness * 2.0, 0.0), 1.0)
     return Pupil((cx, cy), confidence, None, observed)
 
 
-def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float, row: int,
-               within: slice, sclera_level: float) -> float:
+def _on_limbus(crop: np.ndarray, weight: np.ndarray, cx: float, row: int, within: slice,
+               sclera_level: float) -> float:
     """`cx` moved, by up to LIMBUS_REACH and not out of the columns `within`, to where the left and right arcs
     of an iris-sized circle lie on the strongest dark-to-bright edges going outward onto sclera (at least
-    `sclera_level` bright): the limbus's edges do not depend on how dark the iris's inside is, and one visible
-    edge places an iris clipped by a corner."""
+    `sclera_level` bright), among the pixels of non-zero `weight`: the limbus's edges do not depend on how dark
+    the iris's inside is, and one visible edge places an iris clipped by a corner."""
     arcs = _limbus_arcs(LIMBUS_RADIUS * EYE_WIDTH)
-    xs = np.arange(max(math.ceil(cx - LIMBUS_REACH), within.start),
-                   min(math.floor(cx + LIMBUS_REACH), within.stop - 1) + 1)
+    xs = range(max(math.ceil(cx - LIMBUS_REACH), within.start),
+               min(math.floor(cx + LIMBUS_REACH), within.stop - 1) + 1)
     # summed over the rows as far either way, as the centre's height is no surer than that
     rows = slice(max(row - LIMBUS_REACH, 0), row + LIMBUS_REACH + 1)
-    cols = slice(int(xs[0]), int(xs[-1]) + 1)
+    cols = slice(xs.start, xs.stop)
     # The filters below run only on the part of the crop that the correlations read, with room for the
     # filters' reach (the opening's erosion then dilation, then the shift onto the sclera): the same values
     # there as over the whole crop, on about 40 % of its pixels. Rows and columns become the part's.
     reach = arcs.shape[0] // 2 + 2 * (LIMBUS_OPEN // 2) + LIMBUS_SIDE
     part_rows, part_cols = _grown((rows, cols), reach, crop.shape)
-    crop, mask, weight = (a[part_rows, part_cols] for a in (crop, mask, weight))
-    rows = slice(rows.start - part_rows.start, rows.stop - part_rows.start)
-    cols = slice(cols.start - part_cols.start, cols.stop - part_cols.start)
-    # inside the opening shrunk by a pixel, so that the lids' own edges stay out
-    gx = np.asarray(cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+    crop, weight = crop[part_rows, part_cols], weight[part_rows, part_cols]
+    rows, cols = _within((rows, cols), (part_rows, part_cols))
+    # `weight` is 0 outside the opening shrunk by a pixel, so that the lids' own edges stay out
+    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
     gx *= weight
-    gx *= cv2.erode(mask.view(np.uint8), _SQUARE_3)
     sclera = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _SQUARE_OPEN) >= sclera_level
     # the rising edges with sclera LIMBUS_SIDE pixels to their right, and the falling ones with sclera as far to
     # their left, as the two channels of one image, bordered by zeros as far as the arcs reach
@@ -151,12 +171,11 @@ def _on_limbus(crop: np.ndarray, mask: np.ndarray, weight: np.ndarray, cx: float
     np.multiply(np.maximum(gx[:, :-LIMBUS_SIDE], 0.0), sclera[:, LIMBUS_SIDE:], out=inner[:, :-LIMBUS_SIDE, 0])
     np.multiply(np.minimum(gx[:, LIMBUS_SIDE:], 0.0), sclera[:, :-LIMBUS_SIDE], out=inner[:, LIMBUS_SIDE:, 1])
     # the arcs' correlation at rows x cols, read from their few non-zero taps
-    taps, values = _arc_taps(LIMBUS_RADIUS * EYE_WIDTH, w + 2 * half)
-    at = (np.arange(rows.start, rows.stop)[:, None] * (w + 2 * half) + np.arange(cols.start, cols.stop)) * 2
-    scores = (edges.ravel()[at[:, :, None] + taps] @ values).sum(axis=0)
-    if not scores.max() > 0.0:  # no limbus in reach (argmax would pick the leftmost column): the fit stands
+    scores = (edges.ravel()[_arc_reads(rows.start, rows.stop, cols.start, cols.stop, w + 2 * half)]
+              @ _arc_taps(LIMBUS_RADIUS * EYE_WIDTH, w + 2 * half)[1]).sum(axis=0)
+    best = int(scores.argmax())
+    if not scores[best] > 0.0:  # no limbus in reach (argmax picked the leftmost column): the fit stands
         return cx
-    best = int(np.argmax(scores))
     return float(xs[best] + _vertex(scores[best - 1:best + 2]) if 0 < best < len(xs) - 1 else xs[best])
 
 
@@ -180,16 +199,36 @@ def _arc_taps(radius: float, width: int) -> tuple[np.ndarray, np.ndarray]:
     return (ys * width + xs) * 2 + channels, arcs[ys, xs, channels].astype(np.float64)
 
 
-def _below_upper_lid(eye: Eye) -> np.ndarray:
-    """Per crop pixel, the weight of its darkness: 0 at and above the upper lid, rising to 1 at LID_SHADOW of
-    the way down to the lower lid."""
-    h = eye.crop.shape[0]
+@lru_cache(maxsize=256)
+def _arc_reads(top: int, bottom: int, left: int, right: int, width: int) -> np.ndarray:
+    """The flat offsets, in a two-channel image `width` wide, of the arcs' taps centred on each pixel of rows
+    `top:bottom` x columns `left:right` (as rows x columns x taps). The same few windows recur frame after frame."""
+    at = (np.arange(top, bottom)[:, None] * width + np.arange(left, right)) * 2
+    return at[:, :, None] + _arc_taps(LIMBUS_RADIUS * EYE_WIDTH, width)[0]
+
+
+def _below_upper_lid(eye: Eye, mask: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop pixel, the weight of its darkness: 0 outside the opening (`mask`, within `box`) and at and above
+    the upper lid, rising to 1 at LID_SHADOW of the way down to the lower lid; and that weight within the
+    opening shrunk by a pixel, so that the lids' own edges stay out of the limbus."""
+    rows, cols = box
     upper, lower = eye.lid_columns
-    depth = LID_SHADOW * np.maximum(lower - upper, 1e-6)
-    share = _rows(h) - upper
+    upper = upper[cols]
+    depth = np.subtract(lower[cols], upper)
+    np.maximum(depth, 1e-6, out=depth)
+    depth *= LID_SHADOW
+    share = np.subtract(_rows(eye.crop.shape[0])[rows], upper)
     share /= depth
-    # clipped in place by the two ufuncs: np.clip's Python wrapper costs more than they do on the crop
-    return np.minimum(np.maximum(share, 0.0, out=share), 1.0, out=share).astype(np.float32)
+    # Clipped in place by the two ufuncs (np.clip's Python wrapper costs more than they do on the box), then
+    # masked in float64 and rounded once into float32: the same as rounding first, as the mask is 0 or 1.
+    np.minimum(np.maximum(share, 0.0, out=share), 1.0, out=share)
+    weight, limbus = np.zeros((2, *mask.shape), np.float32)
+    np.multiply(share, mask[rows, cols], out=weight[rows, cols], casting="unsafe")
+    # eroded over the box and a pixel around it, as over the whole crop
+    around = _grown(box, 1, mask.shape)
+    eroded = cv2.erode(mask[around].view(np.uint8), _SQUARE_3)
+    np.multiply(weight[rows, cols], eroded[_within(box, around)], out=limbus[rows, cols])
+    return weight, limbus
 
 
 @cache
@@ -198,22 +237,14 @@ def _rows(height: int) -> np.ndarray:
     return np.arange(height, dtype=np.float64)[:, None]
 
 
-def _disc_mask(shape: tuple[int, ...], x: int, y: int, radius: int) -> np.ndarray:
-    out = np.zeros(shape, dtype=bool)
-    top, left = max(y - radius, 0), max(x - radius, 0)
-    bottom, right = min(y + radius + 1, shape[0]), min(x + radius + 1, shape[1])
-    disc = _disc(radius)[top - (y - radius):bottom - (y - radius), left - (x - radius):right - (x - radius)]
-    out[top:bottom, left:right] = disc > 0
-    return out
-
-
 def _quantile(values: np.ndarray, q: float) -> float:
-    """np.percentile's (linear) quantile, by partial sorting: several times cheaper on a few hundred pixels."""
+    """np.percentile's (linear) quantile, by partial sorting: several times cheaper on a few hundred pixels.
+    `values` (a copy of the pixels, made by the caller's mask) is reordered in place."""
     position = q * (values.size - 1)
     low = int(position)
     high = min(low + 1, values.size - 1)
-    part = np.partition(values, (low, high))
-    return float(part[low] + (position - low) * (float(part[high]) - float(part[low])))
+    values.partition((low, high))  # the method: np.partition's wrapper and copy cost more than the sort
+    return float(values[low] + (position - low) * (float(values[high]) - float(values[low])))
 
 
 def _vertex(values: np.ndarray) -> float:
@@ -227,13 +258,11 @@ def _vertex(values: np.ndarray) -> float:
     return min(max(0.5 * (left - right) / curvature, -0.5), 0.5)
 
 
-def _fit_disc(signed: np.ndarray, disc: np.ndarray, allowed: np.ndarray,
-              box: tuple[slice, slice]) -> tuple[float, float, float]:
-    """The sub-pixel centre (x, y) where `disc` covers the most signed darkness, among the `allowed` pixels
-    (within `box`, their `_box`), and that score."""
-    rows, cols = _grown(box, 1, allowed.shape)  # one pixel more around for the parabola
-    fit = np.where(allowed[rows, cols], _correlate(signed, disc, rows, cols), -np.inf)
-    y, x = divmod(int(np.argmax(fit)), fit.shape[1])
+def _fit_disc(fit: np.ndarray, allowed: np.ndarray, rows: slice, cols: slice) -> tuple[float, float, float]:
+    """The sub-pixel centre (x, y) of the best of a disc's correlation `fit` at rows x cols of the crop, among
+    the `allowed` pixels there, and that score."""
+    fit = np.where(allowed, fit, -np.inf)
+    y, x = divmod(int(fit.argmax()), fit.shape[1])
     centre = (x + cols.start + _vertex(fit[y, x - 1:x + 2]), y + rows.start + _vertex(fit[y - 1:y + 2, x]))
     return centre[0], centre[1], float(fit[y, x])
 
@@ -253,14 +282,25 @@ def _grown(box: tuple[slice, slice], margin: int, shape: tuple[int, ...]) -> tup
             slice(max(cols.start - margin, 0), min(cols.stop + margin, shape[1])))
 
 
-def _correlate(image: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-    """The sums of `kernel` times `image` (0 beyond its edges) centred on each pixel of rows x cols: only
+def _within(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """The rows and columns `inner`, counted from `outer`'s corner."""
+    return _shifted(inner, -outer[0].start, -outer[1].start)
+
+
+def _shifted(box: tuple[slice, slice], down: int, right: int) -> tuple[slice, slice]:
+    rows, cols = box
+    return slice(rows.start + down, rows.stop + down), slice(cols.start + right, cols.stop + right)
+
+
+def _correlate(window: np.ndarray, kernel: np.ndarray, rows: slice, cols: slice,
+               shape: tuple[int, ...]) -> np.ndarray:
+    """The sums of `kernel` times an image of `shape` (0 beyond its edges) centred on each pixel of rows x
+    cols, given the image's `window` that they read (`_grown((rows, cols), half the kernel, shape)`): only
     where they are needed, which is much cheaper than over the whole crop."""
     half = kernel.shape[0] // 2
-    h, w = image.shape
+    h, w = shape[:2]
     top, bottom, left, right = rows.start - half, rows.stop + half, cols.start - half, cols.stop + half
-    window = image[max(top, 0):min(bottom, h), max(left, 0):min(right, w)]
-    if top < 0 or bottom > h or left < 0 or right > w:  # else matchTemplate reads the view as it is
+    if top < 0 or bottom > h or left < 0 or right > w:
         window = cv2.copyMakeBorder(window, max(-top, 0), max(bottom - h, 0), max(-left, 0), max(right - w, 0),
                                     cv2.BORDER_CONSTANT, value=0.0)
     return np.asarray(cv2.matchTemplate(window, kernel, cv2.TM_CCORR))
