@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from gazepipe.tracking.eye import Eye
 
@@ -58,12 +57,19 @@ def conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     *lead, h, wd, c = x.shape
     padded = np.zeros((*lead, h + 2, wd + 2, c), np.float32)
     padded[..., 1:-1, 1:-1, :] = x
-    # each pixel's window in (dy, dx, c) order, as `w` is laid out: per window row (dy), its 3 pixels' channels
-    # are 3C consecutive floats of the padded image, so one strided view copied once builds the columns
-    strides = padded.strides
-    rows = as_strided(padded, (*lead, h, wd, 3, 3 * c), (*strides[:-1], strides[-3], strides[-1]),
-                      writeable=False)
-    out = rows.reshape(*lead[:-1], -1, 9 * c) @ w.reshape(*w.shape[:-4], 9 * c, w.shape[-1])
+    # The columns: each pixel's window in (dy, dx, c) order, as `w` is laid out, built by one copy of a strided
+    # view of `padded` whose innermost runs are as long as the layout allows.
+    s = padded.strides
+    if c == 1:
+        # 9 shifted planes (runs of W floats), which the matrix product reads transposed
+        planes = np.ndarray((*lead[:-1], 3, 3, lead[-1], h, wd), np.float32, padded, 0,
+                            (*s[:-4], s[-3], s[-2], s[-4], s[-3], s[-2]))
+        columns = np.ascontiguousarray(planes).reshape(*lead[:-1], 9, -1).swapaxes(-1, -2)
+    else:
+        # per window row (dy), its 3 pixels' channels are 3C consecutive floats
+        rows = np.ndarray((*lead, h, wd, 3, 3 * c), np.float32, padded, 0, (*s[:-1], s[-3], s[-1]))
+        columns = rows.reshape(*lead[:-1], -1, 9 * c)
+    out = columns @ w.reshape(*w.shape[:-4], 9 * c, w.shape[-1])
     out = out.reshape(*out.shape[:-2], lead[-1], h, wd, w.shape[-1])
     out += b[..., None, None, None, :]
     return out
@@ -82,10 +88,14 @@ def pool2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def forward(params: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, Activations]:
     """Logits of "closed" for normalised patches, and the activations training needs. `params` may stack
     networks on a leading axis (`ensemble`): the logits are then one row per network."""
+    # Max pooling and ReLU commute: pooled first, the ReLU runs on a quarter of the floats (the blocks hold the
+    # convolution's outputs, whose winners under a positive maximum are the ReLU's).
     a1 = conv3x3(x, params["c1"], params["cb1"])
-    p1, blocks1 = pool2x2(np.maximum(a1, 0.0))
+    pooled1, blocks1 = pool2x2(a1)
+    p1 = np.maximum(pooled1, 0.0)
     a2 = conv3x3(p1, params["c2"], params["cb2"])
-    p2, blocks2 = pool2x2(np.maximum(a2, 0.0))
+    pooled2, blocks2 = pool2x2(a2)
+    p2 = np.maximum(pooled2, 0.0)
     flat = p2.reshape(*p2.shape[:-3], -1)
     a3 = flat @ params["w3"] + params["b3"][..., None, :]
     hidden = np.maximum(a3, 0.0)
