@@ -91,6 +91,15 @@ def test_stages_smoke() -> None:
     assert check["frames_differing"] == 0 and check["eyes_differing"] == 0
 
 
+def test_eye_state_speed_smoke() -> None:
+    """Against HEAD, both columns are timed for the networks alone and for tracked faces, with the same scores."""
+    result = run_json("eye_state_speed.py", "--against", "HEAD", "--faces", "6", "--rounds", "1")
+    assert result["same_scores"] is True
+    rows = result["median_ms"]
+    assert any(label.startswith("closed_scores") for label in rows) and len(rows) >= 3
+    assert all(t["HEAD"] > 0 and t["this"] > 0 for t in rows.values())
+
+
 def test_misplaced_boxes_smoke() -> None:
     result = run_json("misplaced_boxes.py", "--wild", "2", "--helen", "1")
     assert result["faces"] > 0
