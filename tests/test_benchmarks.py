@@ -108,6 +108,15 @@ def test_misplaced_boxes_smoke() -> None:
     assert 0 <= first["wrong_share"] <= 1 and first["median"] <= first["p95"] <= first["p99"]
 
 
+def test_thumbnails_smoke() -> None:
+    result = run_json("thumbnails.py", "--faces", "8", "--frames", "12")
+    assert result["pairs"]["other face"] > 0 and result["pairs"]["webcam gap 1"] > 0
+    today = result["candidates"]["face.thumbnail"]
+    same = today["webcam gap 1"]
+    assert same["pairs"] > 0 and same["p5"] <= same["p20"] <= same["median"] <= 1
+    assert today["background max"] < same["median"]  # a wall in the face's box does not look like the face
+
+
 def test_model_curve_smoke() -> None:
     result = run_json("model_curve.py", "--candidates", "15x500", "8x250", "--faces", "12", "--wild", "1",
                       "--clip", "40", timeout=900.0)
