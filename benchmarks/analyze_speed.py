@@ -31,7 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from testdata import data_root
+from testdata import data_root, video_greys
 
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
@@ -80,14 +80,7 @@ def recordings(folder: Path) -> dict[str, Path]:
 
 def bare_tracker_cpu_ms(tracker: GazeTracker, path: Path) -> float:
     """CPU ms per frame of the tracker alone on the recording's frames, each followed from the one before."""
-    capture = cv2.VideoCapture(str(path))
-    greys = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        greys.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-    capture.release()
+    greys = video_greys(path)
     calibration, out = ThresholdCalibration(), None
     started = time.process_time()
     for grey in greys:

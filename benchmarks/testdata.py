@@ -97,6 +97,19 @@ def read_grey(path: Path) -> np.ndarray:
     return image
 
 
+def video_greys(path: Path) -> list[np.ndarray]:
+    """Every frame of a video, decoded by OpenCV and converted to grey as the workers get them."""
+    capture = cv2.VideoCapture(str(path))
+    greys = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        greys.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    capture.release()
+    return greys
+
+
 def frame_transform(iris_left: np.ndarray, iris_right: np.ndarray, iris_distance_px: float = 62.0,
                     size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
     """The 2x3 similarity that scales a face to `iris_distance_px` between the irises and puts the eyes'

@@ -244,14 +244,7 @@ def background_pairs(fitter: Fitter, faces: list[np.ndarray], empty: list[np.nda
 
 
 def clip() -> tuple[list[np.ndarray], list[list[dict[str, object]]]]:
-    capture = cv2.VideoCapture(str(testdata.data_root() / "video" / "short_hamilton_clip.mp4"))
-    greys = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        greys.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-    capture.release()
+    greys = testdata.video_greys(testdata.data_root() / "video" / "short_hamilton_clip.mp4")
     reference = json.loads((testdata.data_root() / "video" / "reference_mediapipe.json").read_text())[0]
     return greys, [frame["faces"] for frame in reference["frames"]]
 
