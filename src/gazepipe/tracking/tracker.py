@@ -43,13 +43,17 @@ UPPER_LID_RAISE = 0.1
 
 # A face just lost (turned beyond the frontal detector, covered, looking away) mostly comes back where it was, a few
 # frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
-# box, LOST_MARGIN of the box wider on every side than a followed face's, and the whole frame (37 ms here at
-# 640x480, the window 8.5) only on every FULL_EVERY-th of them. The cost: a face appearing elsewhere during a loss
+# box, LOST_MARGIN of the box on every side (a followed face's: 0.3), and the whole frame (37 ms here at 640x480,
+# the window 8.5) only on every FULL_EVERY-th of them. The cost: a face appearing elsewhere during a loss
 # is found up to FULL_EVERY - 1 frames later (and one larger than the face found again in the window is looked for
-# at once when the frame asks to `detect`). Measured with the frames tracked one after another (/tmp/h7 scripts,
-# see docs/performance.md): the benchmarks' webcam recording loses its face 8 times, for 2 or 10 frames, and it
-# comes back where it was; a window of margin 0.3 / 0.5 / 0.8 / 1.2 finds 4 / 5 / 7 / 8 of the 8 faces the whole
-# frame finds during those losses (the last box of a face turning away has drifted from it).
+# at once when the frame asks to `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
+# docs/performance.md): the webcam recording loses its face 8 times, for 2 or 10 frames, and it comes back where it
+# was; a window of margin 0.3 / 0.5 / 0.8 / 1.2 (3.5 / 6.0 / 8.5 / 14 ms) finds 4 / 5 / 7 / 8 of the 8 faces the
+# whole frame finds during those losses (the last box of a face turning away has drifted from it). On the clip,
+# faces come back elsewhere (another person): found by the whole-frame search, up to 3 frames later (FULL_EVERY 3
+# and 5 cost the same within one round's noise on the webcam recording; with 5 the clip's other person is 4 late).
+# LOST_FRAMES covers the 10-frame losses with room: 0.5 s at 30 FPS, 1.5 s at 10 FPS (where the service's
+# empty-room pause starts at 1 s).
 LOST_FRAMES = 15
 LOST_MARGIN = 0.8
 FULL_EVERY = 4
