@@ -1,7 +1,8 @@
 """What a face just lost costs: the tracker with the lost face's window search (`tracker.LOST_FRAMES` and the rest)
 against the same tracker with it off (LOST_FRAMES 0: every frame of a loss searches the whole frame, as before).
 
-    .venv/bin/python benchmarks/lost_face.py [--rounds 3] [--margins 0.8 ...] [--full-every 4 ...]
+    .venv/bin/python benchmarks/lost_face.py [--rounds 3] [--margins 0.8 ...] [--full-every 4 ...] [--frames N]
+        [--json]
 
 On analyze_speed.py's "webcam" and "clip" recordings (640x480) and the shared clip itself (640x360), each frame
 followed from the one before, with the hints `gazepipe analyze` sends (`detect` after a frame without a face and
@@ -14,6 +15,7 @@ other way round.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -67,6 +69,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--margins", type=float, nargs="+", default=[tracking.LOST_MARGIN])
     parser.add_argument("--full-every", type=int, nargs="+", default=[tracking.FULL_EVERY])
+    parser.add_argument("--frames", type=int, default=None, help="only each recording's first frames")
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     on_huge_pages()
     cv2.setNumThreads(1)
@@ -79,6 +83,7 @@ def main() -> None:
         files = analyze_speed.recordings(Path(folder))
         recordings = {"webcam": video_greys(files["webcam"]), "clip": video_greys(files["clip"]),
                       "clip 640x360": video_greys(data_root() / "video" / "short_hamilton_clip.mp4")}
+    recordings = {name: greys[:args.frames] for name, greys in recordings.items()}
     variants: dict[str, Variant] = {"off": (0, tracking.LOST_MARGIN, tracking.FULL_EVERY)}
     for margin in args.margins:
         for every in args.full_every:
@@ -94,24 +99,33 @@ def main() -> None:
                 spent, boxes[recording, name] = run(tracker, greys)
                 ms.setdefault((recording, name), []).append(spent)
                 counts[recording, name] = Counter(calls)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for (recording, name), values in ms.items():
+        off_boxes, theirs, c = boxes[recording, "off"], boxes[recording, name], counts[recording, name]
+        pairs = list(enumerate(zip(off_boxes, theirs, strict=True)))
+        results.setdefault(recording, {})[name] = {
+            "ms_per_frame": statistics.median(values), "rounds": values,
+            "x_off": statistics.median(values) / statistics.median(ms[recording, "off"]),
+            "faces": sum(box is not None for box in theirs), "whole_frame": c["detect"], "window": c["follow"],
+            "larger_face": c["larger_face"], "fits": c["landmarks"],
+            "gained": [i for i, (a, b) in pairs if a is None and b is not None],
+            "lost": [i for i, (a, b) in pairs if a is not None and b is None]}
+    if args.json:
+        print(json.dumps({"benchmark": "lost_face", "rounds": args.rounds, "recordings": results}))
+        return
     print(f"lost face search, LOST_FRAMES/LOST_MARGIN/FULL_EVERY, {args.rounds} interleaved rounds (medians)")
     print(f"  {'recording':<13} {'variant':<12} {'ms/frame':>8} {'x off':>6} {'faces':>6} {'whole':>6} "
           f"{'window':>6} {'larger':>6} {'fits':>6}")
-    for (recording, name), values in ms.items():
-        median = statistics.median(values)
-        off = statistics.median(ms[recording, "off"])
-        found = sum(box is not None for box in boxes[recording, name])
-        c = counts[recording, name]
-        print(f"  {recording:<13} {name:<12} {median:>8.2f} {median / off:>6.3f} {found:>6} {c['detect']:>6} "
-              f"{c['follow']:>6} {c['larger_face']:>6} {c['landmarks']:>6}   "
-              f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
-    for (recording, name), theirs in boxes.items():
-        off_boxes = boxes[recording, "off"]
-        gained = [i for i, (a, b) in enumerate(zip(off_boxes, theirs, strict=True)) if a is None and b is not None]
-        lost = [i for i, (a, b) in enumerate(zip(off_boxes, theirs, strict=True)) if a is not None and b is None]
-        if name != "off":
-            print(f"  {recording}, {name}: face found where off finds none on frames {gained}; "
-                  f"none where off finds one on frames {lost}")
+    for recording, by_variant in results.items():
+        for name, r in by_variant.items():
+            print(f"  {recording:<13} {name:<12} {r['ms_per_frame']:>8.2f} {r['x_off']:>6.3f} {r['faces']:>6} "
+                  f"{r['whole_frame']:>6} {r['window']:>6} {r['larger_face']:>6} {r['fits']:>6}   "
+                  f"(rounds: {', '.join(f'{v:.2f}' for v in r['rounds'])})")
+    for recording, by_variant in results.items():
+        for name, r in by_variant.items():
+            if name != "off":
+                print(f"  {recording}, {name}: face found where off finds none on frames {r['gained']}; "
+                      f"none where off finds one on frames {r['lost']}")
 
 
 if __name__ == "__main__":
