@@ -21,7 +21,8 @@ class TrackHints(msgspec.Struct, frozen=True):
     lost_frames: int = 0  # frames without a face since then
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
     closed_above: float | None = None  # the session's closure threshold (`ThresholdCalibration.closed_above`)
-    detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face
+    detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face; with a lost
+    # box, only for a face larger than one found again there (the loss's own whole-frame searches: `tracker`)
 
 
 class TrackOutput(msgspec.Struct):
