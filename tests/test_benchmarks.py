@@ -117,6 +117,16 @@ def test_thumbnails_smoke() -> None:
     assert today["background max"] < same["median"]  # a wall in the face's box does not look like the face
 
 
+def test_lost_face_smoke() -> None:
+    result = run_json("lost_face.py", "--rounds", "1", "--frames", "40")
+    webcam = result["recordings"]["webcam"]
+    off, on = webcam["off"], next(r for name, r in webcam.items() if name != "off")
+    assert off["whole_frame"] > 0 and off["x_off"] == 1.0
+    # the recording loses its face within its first 40 frames: searched for in a window, not the whole frame
+    assert on["whole_frame"] < off["whole_frame"] and on["window"] > off["window"]
+    assert set(result["recordings"]) == {"webcam", "clip", "clip 640x360"}
+
+
 def test_model_curve_smoke() -> None:
     result = run_json("model_curve.py", "--candidates", "15x500", "8x250", "--faces", "12", "--wild", "1",
                       "--clip", "40", timeout=900.0)

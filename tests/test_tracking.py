@@ -17,7 +17,7 @@ from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, Eye
 from gazepipe.tracking.face import CONFIRM_EVERY, FaceFinder, parts_array, reduced_pass_finds
-from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.tracker import FULL_EVERY, LOST_FRAMES, GazeTracker
 from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
 CLEAN_FACES = 5
@@ -332,6 +332,65 @@ def test_a_small_followed_face_lost_gives_way_to_a_large_face_found_at_full_scal
     large = tracker.track(beside, following(small))
     assert large.face_found and large.detector_ran and large.face_box is not None
     assert large.face_box[2] > 1.5 * small.face_box[2] and large.face_box[0] > small.face_box[0] + 100
+
+
+def test_a_face_lost_for_a_few_frames_is_found_again_around_its_last_box_without_a_whole_frame_search(
+        tracker: GazeTracker) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    empty = np.full_like(frame, 128)
+    seen = tracker.track(frame)
+    # the frame that loses the face searches the whole frame; the next ones only around the lost box
+    lost = tracker.track(empty, following(seen, detect=True))
+    assert lost.detector_ran and not lost.face_found
+    assert lost.lost_box == seen.face_box and lost.lost_frames == 1
+    still = tracker.track(empty, following(lost, detect=True))
+    assert not still.detector_ran and not still.face_found
+    assert still.lost_box == seen.face_box and still.lost_frames == 2
+    back = tracker.track(frame, following(still))
+    assert back.face_found and not back.detector_ran and back.unconfirmed == 0
+    assert back.pupil_left == pytest.approx(seen.pupil_left, abs=1.0)
+    # asked to detect, as the service asks after a frame without a face: only a larger face could replace it
+    checked = tracker.track(frame, following(still, detect=True))
+    assert checked.face_found and checked.detector_ran and checked.face_box == back.face_box
+
+
+def test_a_lost_face_is_searched_for_in_the_whole_frame_every_few_frames_then_on_every_frame(
+        tracker: GazeTracker) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    out = tracker.track(frame)
+    whole, boxes = [], []
+    for _ in range(LOST_FRAMES + 2):
+        out = tracker.track(np.full_like(frame, 128), following(out, detect=True))
+        whole.append(out.detector_ran)
+        boxes.append(out.lost_box is not None)
+    assert whole == [k % FULL_EVERY == 0 or k >= LOST_FRAMES for k in range(LOST_FRAMES + 2)]
+    assert boxes == [k + 1 < LOST_FRAMES for k in range(LOST_FRAMES + 2)]
+
+
+def test_a_larger_face_appearing_elsewhere_while_a_face_is_lost_is_found_within_full_every_frames(
+        tracker: GazeTracker) -> None:
+    face = testdata.clean_wild_faces()[0]
+    frame = testdata.face_frame(face, 62.0)
+    small = cv2.resize(frame, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    background = np.full_like(frame, int(np.median(frame)))
+    alone = background.copy()
+    alone[40:40 + small.shape[0] // 2, 0:170] = small[80:80 + small.shape[0] // 2, 110:280]
+    seen = tracker.track(alone)
+    assert seen.face_box is not None and seen.face_box[0] < 170
+    out = tracker.track(background, following(seen, detect=True))
+    assert not out.face_found
+    # someone comes in on the right, far from the lost face's window: found at the loss's next whole-frame search
+    elsewhere = background.copy()
+    elsewhere[:, 160:] = frame[:, :480]
+    missed = 0
+    while True:
+        out = tracker.track(elsewhere, following(out, detect=True))
+        if out.face_found:
+            break
+        assert not out.detector_ran
+        missed += 1
+        assert missed < FULL_EVERY
+    assert out.detector_ran and out.face_box is not None and out.face_box[0] + out.face_box[2] / 2 > 320 + 100
 
 
 def test_a_face_that_moved_far_between_frames_is_fitted_again_where_the_first_fit_found_it(

@@ -111,19 +111,19 @@ class FaceFinder:
         shape = self._predictor(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1))
         return parts_array(shape.parts())
 
-    def follow(self, grey: np.ndarray, box: Box) -> Box | None:
+    def follow(self, grey: np.ndarray, box: Box, margin: float = TRACK_MARGIN) -> Box | None:
         """The face near the previous frame's box, or None when it is no longer there.
 
-        The detector runs on a window around the box, scaled to a face of TRACK_FACE_WIDTH pixels: it confirms
-        that a face is still there (the landmark fit alone places a face shape in any box) and gives the box
-        the predictor was trained with."""
+        The detector runs on a window around the box, `margin` of its size wider on every side, scaled to a face
+        of TRACK_FACE_WIDTH pixels: it confirms that a face is still there (the landmark fit alone places a face
+        shape in any box) and gives the box the predictor was trained with."""
         height, width = grey.shape
         x, y, w, h = box
         if w < 8 or h < 8:
             return None
-        left, top = max(0, round(x - TRACK_MARGIN * w)), max(0, round(y - TRACK_MARGIN * h))
-        right = min(width, round(x + w + TRACK_MARGIN * w))
-        bottom = min(height, round(y + h + TRACK_MARGIN * h))
+        left, top = max(0, round(x - margin * w)), max(0, round(y - margin * h))
+        right = min(width, round(x + w + margin * w))
+        bottom = min(height, round(y + h + margin * h))
         if right - left < w // 2 or bottom - top < h // 2:
             return None
         scale = TRACK_FACE_WIDTH / w

@@ -41,6 +41,23 @@ MAX_TURN = 10.0
 # model's points; a quarter, measured against MediaPipe's lids, gave ratios 0.075 too large there).
 UPPER_LID_RAISE = 0.1
 
+# A face just lost (turned beyond the frontal detector, covered, looking away) mostly comes back where it was, a few
+# frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
+# box, LOST_MARGIN of the box on every side (a followed face's: 0.3), and the whole frame (37 ms here at 640x480,
+# the window 8.5) only on every FULL_EVERY-th of them. The cost: a face appearing elsewhere during a loss
+# is found up to FULL_EVERY - 1 frames later (and one larger than the face found again in the window is looked for
+# at once when the frame asks to `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
+# docs/performance.md): the webcam recording loses its face 8 times, for 2 or 10 frames, and it comes back where it
+# was; a window of margin 0.3 / 0.5 / 0.8 / 1.2 (3.5 / 6.0 / 8.5 / 14 ms) finds 4 / 5 / 7 / 8 of the 8 faces the
+# whole frame finds during those losses (the last box of a face turning away has drifted from it). On the clip,
+# faces come back elsewhere (another person): found by the whole-frame search, up to 3 frames later (FULL_EVERY 3
+# and 5 cost the same within one round's noise on the webcam recording; with 5 the clip's other person is 4 late).
+# LOST_FRAMES covers the 10-frame losses with room: 0.5 s at 30 FPS, 1.5 s at 10 FPS (where the service's
+# empty-room pause starts at 1 s).
+LOST_FRAMES = 15
+LOST_MARGIN = 0.8
+FULL_EVERY = 4
+
 
 class GazeTracker:
     """Loads dlib's detector and predictor once; `track` keeps no reference to the frame it was given."""
@@ -55,7 +72,9 @@ class GazeTracker:
         hints = hints or TrackHints()
         face = self._find_face(grey, hints)
         if face is None:
-            return TrackOutput(detector_ran=True, pupil_left_reason="no_face", pupil_right_reason="no_face")
+            lost_box, lost_frames = _lost(hints)
+            return TrackOutput(detector_ran=not _window_only(hints), lost_box=lost_box, lost_frames=lost_frames,
+                               pupil_left_reason="no_face", pupil_right_reason="no_face")
         landmarks = face.landmarks
 
         eyes = (Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS]))
@@ -100,8 +119,10 @@ class GazeTracker:
     def _find_face(self, grey: np.ndarray, hints: TrackHints) -> _Face | None:
         """The face and its landmarks: followed from the previous frame while, fitted in the previous frame's box,
         it stays in that box, its thumbnail still matches, and a detector saw it within CONFIRM_EVERY frames;
-        else confirmed by the detector on a window around it; else searched for in the whole frame. A followed
-        face asked to `detect` gives way only to a larger face (the largest face is the one tracked)."""
+        else confirmed by the detector on a window around it; else searched for in the whole frame. A face lost
+        less than LOST_FRAMES frames ago is searched for around its last box first, and in the whole frame only on
+        every FULL_EVERY-th frame. A face followed or found again asked to `detect` gives way only to a larger face
+        (the largest face is the one tracked)."""
         if hints.face_box is not None:
             if hints.detect:
                 larger = self._faces.larger_face(grey, hints.face_box[2])
@@ -114,6 +135,15 @@ class GazeTracker:
             box = self._faces.follow(grey, hints.face_box)
             if box is not None:
                 return self._fit(grey, box, hints.detect, 0)
+        elif hints.lost_box is not None:
+            box = self._faces.follow(grey, hints.lost_box, LOST_MARGIN)
+            if box is not None:
+                # the stream asks every frame without a face to `detect`: here, for a face larger than this one
+                if hints.detect:
+                    box = self._faces.larger_face(grey, box[2]) or box
+                return self._fit(grey, box, hints.detect, 0)
+            if _window_only(hints):
+                return None
         # A followed face just lost is searched for at reduced scale only if that pass can find a face of its size:
         # on the benchmarks' webcam recording (faces 96-151 px wide) the pass found none of 11 (10 ms each).
         reduced_first = not hints.after_no_face and (hints.face_box is None
@@ -162,6 +192,20 @@ class _Face:
         """Yaw, pitch and roll, solved when first asked for: a followed fit that fails the cheaper checks never
         needs it (on the benchmarks' webcam recording, a quarter of all fits)."""
         return head_pose(self.landmarks, self.frame_size)
+
+
+def _window_only(hints: TrackHints) -> bool:
+    """Whether a frame with these hints searches for a lost face only in the window around its last box."""
+    return hints.face_box is None and hints.lost_box is not None and hints.lost_frames % FULL_EVERY != 0
+
+
+def _lost(hints: TrackHints) -> tuple[Box | None, int]:
+    """For a frame without a face: the lost face's last box while the next frame still searches there first (None
+    once LOST_FRAMES frames passed without it), and the frames without it so far."""
+    box, frames = (hints.face_box, 1) if hints.face_box is not None else (hints.lost_box, hints.lost_frames + 1)
+    if box is None:
+        return None, 0
+    return (box if frames < LOST_FRAMES else None), frames
 
 
 def _turned_little(before: tuple[float, float, float] | None, now: tuple[float, float, float] | None) -> bool:

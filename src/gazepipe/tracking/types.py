@@ -17,9 +17,12 @@ class TrackHints(msgspec.Struct, frozen=True):
     head_pose: tuple[float, float, float] | None = None  # the previous frame's yaw, pitch, roll
     unconfirmed: int = 0  # frames followed since a detector last saw the face
     after_no_face: bool = False  # the stream's previous frame had no face
+    lost_box: Box | None = None  # with no face followed: where the face was last seen, searched first (`tracker`)
+    lost_frames: int = 0  # frames without a face since then
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
     closed_above: float | None = None  # the session's closure threshold (`ThresholdCalibration.closed_above`)
-    detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face
+    detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face; with a lost
+    # box, only for a face larger than one found again there (the loss's own whole-frame searches: `tracker`)
 
 
 class TrackOutput(msgspec.Struct):
@@ -31,6 +34,8 @@ class TrackOutput(msgspec.Struct):
     face_placement: tuple[float, float, float] | None = None  # how the detector last placed its box on the face
     unconfirmed: int = 0  # frames since a detector last saw the face (0: it saw it on this frame)
     detector_ran: bool = False  # a full-frame detector (for any face, or for a larger one)
+    lost_box: Box | None = None  # no face: the last face's box, while the next frame still searches there first
+    lost_frames: int = 0  # no face: frames without one since that face was seen, this one included
     landmarks: list[Point] | None = None  # the 68 points
     pupil_left: Point | None = None  # image-left eye, points 36-41
     pupil_right: Point | None = None  # image-right eye, points 42-47
@@ -53,7 +58,9 @@ def following(previous: TrackOutput | None, thresholds: tuple[float, float] | No
     """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
     if previous is None or not previous.face_found:
         return TrackHints(thresholds=thresholds, closed_above=closed_above, detect=detect,
-                          after_no_face=previous is not None)
+                          after_no_face=previous is not None,
+                          lost_box=None if previous is None else previous.lost_box,
+                          lost_frames=0 if previous is None else previous.lost_frames)
     return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch,
                       face_placement=previous.face_placement, head_pose=previous.head_pose,
                       unconfirmed=previous.unconfirmed,

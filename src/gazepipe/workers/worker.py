@@ -37,6 +37,7 @@ def _to_frame_coords(out: TrackOutput, scale: float) -> TrackOutput:
         return None if p is None else (p[0] * factor, p[1] * factor)
 
     out.face_box = None if out.face_box is None else _scale_box(out.face_box, factor)
+    out.lost_box = None if out.lost_box is None else _scale_box(out.lost_box, factor)
     out.pupil_left = point(out.pupil_left)
     out.pupil_right = point(out.pupil_right)
     if out.landmarks is not None:
@@ -45,9 +46,11 @@ def _to_frame_coords(out: TrackOutput, scale: float) -> TrackOutput:
 
 
 def _to_decoded_hints(hints: TrackHints, scale: float) -> TrackHints:
-    if scale == 1.0 or hints.face_box is None:
+    if scale == 1.0 or (hints.face_box is None and hints.lost_box is None):
         return hints
-    return msgspec.structs.replace(hints, face_box=_scale_box(hints.face_box, scale))
+    return msgspec.structs.replace(
+        hints, face_box=None if hints.face_box is None else _scale_box(hints.face_box, scale),
+        lost_box=None if hints.lost_box is None else _scale_box(hints.lost_box, scale))
 
 
 def _test_faults() -> dict[int, str]:
