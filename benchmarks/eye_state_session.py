@@ -28,7 +28,6 @@ from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye_state import CLOSED_ABOVE
 from gazepipe.tracking.tracker import GazeTracker
-from gazepipe.tracking.types import TrackOutput
 
 OPEN_FRAMES = 5  # open frames measured after the warm-up
 
@@ -43,18 +42,6 @@ def jittered(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return decoded
 
 
-def on_face(out: TrackOutput, face: testdata.ReferenceFace, transform: np.ndarray) -> bool:
-    """Whether the tracker fitted the labelled face: both eyes within a quarter of the inter-ocular distance of
-    the human points (not another face of the photo)."""
-    if out.landmarks is None:
-        return False
-    human = np.asarray(face.raw["pts68"]) @ transform[:, :2].T + transform[:, 2]
-    ours = np.asarray(out.landmarks)
-    iod = np.linalg.norm(human[42:48].mean(axis=0) - human[36:42].mean(axis=0))
-    return all(np.linalg.norm(ours[p].mean(axis=0) - human[p].mean(axis=0)) < 0.25 * iod
-               for p in (slice(36, 42), slice(42, 48)))
-
-
 def session(tracker: GazeTracker, face: testdata.ReferenceFace, closed_patches: list[np.ndarray], warm: int,
             rng: np.random.Generator) -> dict[str, int] | None:
     """One face's session: counts of frames answered closed with the fixed and the session's threshold."""
@@ -64,7 +51,7 @@ def session(tracker: GazeTracker, face: testdata.ReferenceFace, closed_patches: 
     counts: dict[str, int] = defaultdict(int)
     for index in range(warm + OPEN_FRAMES):
         out = tracker.track(jittered(still, rng), calibration.hints(out))
-        if not on_face(out, face, transform):
+        if out.landmarks is None or not face.fitted_by(np.asarray(out.landmarks), transform):
             return None
         calibration.update(out)
         if index >= warm:

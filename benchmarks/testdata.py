@@ -55,6 +55,15 @@ class ReferenceFace:
         """The human 68 points (x, y) of a `faces-helen-afw` face, in the crop's pixels."""
         return np.asarray(self.raw["pts68"], dtype=np.float64)
 
+    def fitted_by(self, landmarks: np.ndarray, transform: np.ndarray) -> bool:
+        """Whether a tracker's 68 points, in the pixels of this face's photo framed by `transform`, lie on this
+        face rather than on another of the photo: both eye centres within a quarter of the inter-ocular distance
+        of the human points (`faces-helen-afw`)."""
+        human = self.pts68 @ transform[:, :2].T + transform[:, 2]
+        iod = np.linalg.norm(human[42:48].mean(axis=0) - human[36:42].mean(axis=0))
+        return all(np.linalg.norm(landmarks[p].mean(axis=0) - human[p].mean(axis=0)) < 0.25 * iod
+                   for p in (slice(36, 42), slice(42, 48)))
+
     @property
     def quality_flags(self) -> list[str]:
         return list(self.raw.get("quality_flags") or [])

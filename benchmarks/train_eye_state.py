@@ -139,25 +139,17 @@ def face_patches(tracker: GazeTracker) -> tuple[list[np.ndarray], list[bool]]:
             continue
         image = read_colour(face.file)
         transform = testdata.frame_transform(face.iris_left, face.iris_right)
-        human = np.asarray(face.raw["pts68"]) @ transform[:, :2].T + transform[:, 2]
         for shift in SHIFTS:
             grey = webcam_grey(move_gaze(image, mesh, shift)[0] if shift else image, transform)
             out = tracker.track(grey)
             out = tracker.track(grey, following(out))
-            if out.landmarks is None or not _same_face(np.asarray(out.landmarks), human):
+            if out.landmarks is None or not face.fitted_by(np.asarray(out.landmarks), transform):
                 continue
             for points, labelled, o in zip((LEFT_POINTS, RIGHT_POINTS), labels, openness, strict=True):
                 if labelled:
                     patches.append(eye_state.eye_patch(Eye(grey, np.asarray(out.landmarks)[points])))
                     closed.append(o < CLOSED_BELOW)
     return patches, closed
-
-
-def _same_face(landmarks: np.ndarray, human: np.ndarray) -> bool:
-    """Both eye centres within a quarter of the inter-ocular distance of the human ones."""
-    centres = [(landmarks[p].mean(axis=0), human[p].mean(axis=0)) for p in (LEFT_POINTS, RIGHT_POINTS)]
-    distance = float(np.linalg.norm(centres[1][1] - centres[0][1]))
-    return all(float(np.linalg.norm(a - b)) < 0.25 * distance for a, b in centres)
 
 
 def main(argv: list[str] | None = None) -> int:

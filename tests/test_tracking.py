@@ -164,13 +164,8 @@ def _eyes_closed_on(tracker: GazeTracker, faces: list[testdata.ReferenceFace]) -
         transform = testdata.frame_transform(face.iris_left, face.iris_right)
         grey = webcam_grey(read_colour(face.file), transform)
         out = tracker.track(grey, following(tracker.track(grey)))
-        human = np.asarray(face.raw["pts68"]) @ transform[:, :2].T + transform[:, 2]
-        if out.landmarks is not None:
-            ours = np.asarray(out.landmarks)
-            iod = np.linalg.norm(human[42:48].mean(axis=0) - human[36:42].mean(axis=0))
-            if all(np.linalg.norm(ours[p].mean(axis=0) - human[p].mean(axis=0)) < 0.25 * iod
-                   for p in (slice(36, 42), slice(42, 48))):
-                answers.append(out.eyes_closed)
+        if out.landmarks is not None and face.fitted_by(np.asarray(out.landmarks), transform):
+            answers.append(out.eyes_closed)
     return answers
 
 
