@@ -42,6 +42,7 @@ from gazepipe.model import predictor_path
 from gazepipe.signals.attention import AttentionSettings, gaze_direction
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
+from gazepipe.tracking.face import centre_radius
 from gazepipe.tracking.tracker import GazeTracker
 
 SIZES = (62.0, 45.0, 90.0)
@@ -65,6 +66,7 @@ class Result:
     inside_eyes: bool | None = None  # both pupils inside the annotated eye contours
     eyes_closed: bool = False  # the tracker's answer (every reference eye here is open, unless said otherwise)
     other_face: bool = False  # the tracked eyes lie over half the inter-iris distance from the reference ones
+    other_larger: bool = False  # another face followed, larger by its 68 points than the labelled face by its own
     categories: dict[str, str] | None = None
     down: float = 0.0  # the iris moved down by this many radii (vertical moves)
 
@@ -82,6 +84,7 @@ class Frame:
     contours: np.ndarray | None = None  # (2, 6, 2) annotated eye contours in the frame
     categories: dict[str, str] | None = None
     down: float = 0.0
+    radius: float | None = None  # the labelled face's human 68 points' RMS radius in the frame (faces-helen-afw)
 
 
 def read_colour(path: Path) -> np.ndarray:
@@ -184,6 +187,7 @@ def helen_frames(faces: list[HelenFace], size: float, moves: tuple[tuple[float, 
         image = read_colour(helen.face.file)
         variants = [(0.0, image, irises)] if not moves else [
             (down, *move_gaze(image, helen.mesh, sideways, down)) for sideways, down in moves]
+        radius = centre_radius(_apply(transform, points))[1]
         # a few human contours close an eye MediaPipe calls open: no vertical reference there
         shut = min(_opening(corners[i], lids[i]) for i in range(2))
         for down, picture, truth in variants:
@@ -191,7 +195,7 @@ def helen_frames(faces: list[HelenFace], size: float, moves: tuple[tuple[float, 
             v = None if abs(shut) < 1.0 else float(np.mean([_across(truth[i], corners[i], lids[i]) for i in range(2)]))
             yield Frame(str(helen.face.file.relative_to(testdata.data_root())), webcam_grey(picture, transform),
                         _apply(transform, truth), size, float(h), v,
-                        categories=helen.looks.categories(), down=down)
+                        categories=helen.looks.categories(), down=down, radius=radius)
 
 
 def annotated_frames(size: float) -> Iterable[Frame]:
@@ -221,6 +225,8 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
         points = np.array(out.landmarks)
         eyes = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])
         result.other_face = bool(np.max(np.linalg.norm(eyes - frame.truth, axis=1)) > 0.5 * frame.distance)
+        result.other_larger = (result.other_face and frame.radius is not None
+                               and centre_radius(points)[1] > frame.radius)
     return result
 
 
@@ -268,8 +274,7 @@ def summarise(results: list[Result], slope: bool) -> dict[str, float | int | Non
     """Shares over all frames (a frame without both pupils is a miss), mean ratio errors over frames with an
     answer, and the slope with which predicted pupils follow the true ones (per face, centred)."""
     n = len(results)
-    errors = np.array([np.inf if r.pupils is None else
-                       np.max(np.linalg.norm(r.pupils - r.truth, axis=1)) / r.distance for r in results])
+    errors = np.array([_error(r) for r in results])
     h_err = [abs(r.h_pred - r.h_true) for r in results if r.h_pred is not None and r.h_true is not None]
     v_err = [abs(r.v_pred - r.v_true) for r in results if r.v_pred is not None and r.v_true is not None]
     summary: dict[str, float | int | None] = {
@@ -291,17 +296,29 @@ def summarise(results: list[Result], slope: bool) -> dict[str, float | int | Non
     return summary
 
 
+def _error(result: Result) -> float:
+    """The larger pupil error of the two eyes over the reference inter-iris distance (inf: no pupils)."""
+    if result.pupils is None:
+        return float("inf")
+    return float(np.max(np.linalg.norm(result.pupils - result.truth, axis=1)) / result.distance)
+
+
 def _helen_measures(results: list[Result]) -> dict[str, float | int | None]:
-    """What `faces-helen-afw` adds: open eyes answered closed, frames tracking another face, the vertical ratio's
+    """What `faces-helen-afw` adds: open eyes answered closed, frames tracking another face (and those where it is
+    larger than the labelled face, with e05/e10 over the other frames), the vertical ratio's
     bias, its error against a constant's and its correlation, `is_left`/`is_right` against the reference, and for
     vertical moves the slope of the pupils' y and the faces whose vertical ratio orders up < centre < down."""
     pairs = np.array([(r.v_pred, r.v_true) for r in results if r.v_pred is not None and r.v_true is not None])
+    errors = [_error(r) for r in results]
     settings = AttentionSettings()
     direction = [gaze_direction(r.h_pred, settings)[:2] == gaze_direction(r.h_true, settings)[:2]
                  for r in results if r.h_pred is not None and r.h_true is not None]
     measures: dict[str, float | int | None] = {
         "false_closed": _share(r.eyes_closed for r in results),
         "other_face": _share(r.other_face for r in results),
+        "other_larger": _share(r.other_larger for r in results),
+        "e05_largest": _share(e <= 0.05 for e, r in zip(errors, results, strict=True) if not r.other_larger),
+        "e10_largest": _share(e <= 0.10 for e, r in zip(errors, results, strict=True) if not r.other_larger),
         "v_bias": float(np.mean(pairs[:, 0] - pairs[:, 1])) if len(pairs) else None,
         "v_const_error": float(np.mean(np.abs(pairs[:, 1] - pairs[:, 1].mean()))) if len(pairs) else None,
         "v_corr": float(np.corrcoef(pairs.T)[0, 1]) if len(pairs) > 2 and pairs.std(axis=0).min() > 0 else None,
@@ -511,7 +528,8 @@ def _wild_split(split: str) -> list[testdata.ReferenceFace]:
 
 COLUMNS = ("n", "face_found", "both_pupils", "e05", "e10", "e25", "h_error", "v_error", "slope", "inside_eyes")
 HELEN_COLUMNS = ("n", "e05", "e10", "h_error", "slope", "false_closed", "other_face", "v_bias", "v_error",
-                 "v_const_error", "v_corr", "lr_agree", "slope_y", "v_order")
+                 "v_const_error", "v_corr", "lr_agree", "slope_y", "v_order", "other_larger", "e05_largest",
+                 "e10_largest")
 
 
 def print_table(report: dict[str, dict]) -> None:
