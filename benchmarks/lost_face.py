@@ -1,5 +1,6 @@
 """What a face just lost costs: the tracker with the lost face's window search (`tracker.LOST_FRAMES` and the rest)
-against the same tracker with it off (LOST_FRAMES 0: every frame of a loss searches the whole frame, as before).
+against the same tracker with it off (LOST_FRAMES 0: every frame of a loss searches the whole frame, as before),
+and against the tracker without the whole-frame search's second try at weak boxes (`face.SECOND_TRY_ABOVE` 0).
 
     .venv/bin/python benchmarks/lost_face.py [--rounds 3] [--margins 0.8 ...] [--full-every 4 ...] [--frames N]
         [--json]
@@ -30,6 +31,7 @@ import numpy as np
 from testdata import data_root, video_greys
 
 from gazepipe.model import predictor_path
+from gazepipe.tracking import face
 from gazepipe.tracking import tracker as tracking
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.types import Box
@@ -37,7 +39,7 @@ from gazepipe.workers.supervisor import on_huge_pages
 
 DETECT_EVERY_S = 2.0
 FPS = 30.0
-Variant = tuple[int, float, int]  # LOST_FRAMES, LOST_MARGIN, FULL_EVERY
+Variant = tuple[int, float, int, float]  # LOST_FRAMES, LOST_MARGIN, FULL_EVERY, SECOND_TRY_ABOVE
 
 
 def counted(calls: Counter[str], name: str, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,17 +86,21 @@ def main() -> None:
         recordings = {"webcam": video_greys(files["webcam"]), "clip": video_greys(files["clip"]),
                       "clip 640x360": video_greys(data_root() / "video" / "short_hamilton_clip.mp4")}
     recordings = {name: greys[:args.frames] for name, greys in recordings.items()}
-    variants: dict[str, Variant] = {"off": (0, tracking.LOST_MARGIN, tracking.FULL_EVERY)}
+    second_try = face.SECOND_TRY_ABOVE
+    variants: dict[str, Variant] = {"off": (0, tracking.LOST_MARGIN, tracking.FULL_EVERY, second_try),
+                                    "no 2nd try": (tracking.LOST_FRAMES, tracking.LOST_MARGIN, tracking.FULL_EVERY,
+                                                   0.0)}
     for margin in args.margins:
         for every in args.full_every:
-            variants[f"{tracking.LOST_FRAMES}/{margin}/{every}"] = (tracking.LOST_FRAMES, margin, every)
+            variants[f"{tracking.LOST_FRAMES}/{margin}/{every}"] = (tracking.LOST_FRAMES, margin, every, second_try)
     ms: dict[tuple[str, str], list[float]] = {}
     counts: dict[tuple[str, str], Counter[str]] = {}
     boxes: dict[tuple[str, str], list[Box | None]] = {}
     for _ in range(args.rounds):
         for recording, greys in recordings.items():
-            for name, (frames, margin, every) in variants.items():
+            for name, (frames, margin, every, above) in variants.items():
                 tracking.LOST_FRAMES, tracking.LOST_MARGIN, tracking.FULL_EVERY = frames, margin, every
+                face.SECOND_TRY_ABOVE = above
                 calls.clear()
                 spent, boxes[recording, name] = run(tracker, greys)
                 ms.setdefault((recording, name), []).append(spent)
