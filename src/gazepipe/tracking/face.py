@@ -61,12 +61,13 @@ LARGER_DETECT_SIZE = 88
 # box changes step between scales. So of the faces whose boxes differ by less than LARGER, the detector's surest
 # is taken unless another, inside the frame, is larger by its fitted points (RMS radius) by over RADIUS_MARGIN (a
 # face cut by the frame's edge is fitted too large or too small: on faces-wild's `kit_with_rose`, by 1-7 %). On
-# faces-helen-afw's `tune` half, 3 of the 17 photos where another face was followed had the labelled face larger
-# by its points by 3-12 % and a box of the same step; in 2 more the two were within 1 %.
+# faces-helen-afw's `tune` half, 3 of the 18 photos where another face was followed had the labelled face larger
+# by its points by 3-12 % and a box of the same step; in 2 more the two were within 1 %. On its frames as taken
+# the rule moves 3 frames onto the labelled face and 8 onto neighbours larger by their points by 3.6-14 %.
 RADIUS_MARGIN = 0.02
 # When no face reaches the detector's threshold (0), the whole-frame search takes the largest of its full-scale
 # pass's boxes scoring at least SECOND_TRY_ABOVE (the same pass, so no second search). On that half, 30 of the 61
-# frames without a face had the face scoring -0.3..0 (turned heads, shade, glasses); frames with the faces
+# frames without a face had the face scoring -0.3..0 (turned heads, caps, shade); frames with the faces
 # inpainted away gave 2 false faces in 717 (a necklace, an open mouth). The 68-point fit is no guard: fitted
 # again where its own points put the box, weak true faces moved 0-10 % of the box, false ones 2-10 %.
 SECOND_TRY_ABOVE = -0.3
