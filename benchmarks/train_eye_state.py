@@ -20,12 +20,13 @@ import cv2
 import numpy as np
 import testdata
 from accuracy import eye_patches, read_colour, webcam_grey
+from convnet_training import Adam, init, trunk_backward
 from gaze_moved import move_gaze
 
 from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
+from gazepipe.tracking.convnet import Activations
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
-from gazepipe.tracking.eye_state import Activations
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import following
 
@@ -45,45 +46,10 @@ SHIFTS = (0.0, -0.8, 0.8)
 CLOSED_REPEAT = 2
 
 
-def init(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    c1, c2 = CHANNELS
-    shapes = {"c1": (3, 3, 1, c1), "c2": (3, 3, c1, c2), "w3": (36 * c2, HIDDEN), "w4": (HIDDEN,)}
-    fan_in = {"c1": 9, "c2": 9 * c1, "w3": 36 * c2, "w4": HIDDEN}
-    params = {k: rng.normal(0, np.sqrt(2 / fan_in[k]), shape).astype(np.float32) for k, shape in shapes.items()}
-    params.update(cb1=np.zeros(c1, np.float32), cb2=np.zeros(c2, np.float32),
-                  b3=np.zeros(HIDDEN, np.float32), b4=np.zeros(1, np.float32))
-    return params
-
-
-def _conv_backward(x: np.ndarray, w: np.ndarray, dout: np.ndarray) -> tuple[np.ndarray, ...]:
-    _, h, wd, c = x.shape
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    dpadded = np.zeros_like(padded)
-    dw = np.zeros_like(w)
-    for dy in range(3):
-        for dx in range(3):
-            shifted = padded[:, dy:dy + h, dx:dx + wd, :]
-            dw[dy, dx] = shifted.reshape(-1, c).T @ dout.reshape(-1, dout.shape[3])
-            dpadded[:, dy:dy + h, dx:dx + wd, :] += dout @ w[dy, dx].T
-    return dpadded[:, 1:-1, 1:-1, :], dw, dout.sum(axis=(0, 1, 2))
-
-
-def _pool_backward(blocks: np.ndarray, pooled: np.ndarray, dpooled: np.ndarray) -> np.ndarray:
-    winners = blocks == pooled[:, :, None, :, None, :]
-    n, a, _, b, _, c = blocks.shape
-    return (winners * dpooled[:, :, None, :, None, :]).reshape(n, 2 * a, 2 * b, c)
-
-
 def backward(params: dict[str, np.ndarray], acts: Activations, dlogit: np.ndarray) -> dict[str, np.ndarray]:
-    x, a1, p1, blocks1, a2, p2, blocks2, flat, a3, hidden = acts
-    grads = {"w4": hidden.T @ dlogit, "b4": np.array([dlogit.sum()], np.float32)}
-    dhidden = np.outer(dlogit, params["w4"]) * (a3 > 0)
-    grads["w3"], grads["b3"] = flat.T @ dhidden, dhidden.sum(axis=0)
-    dp2 = (dhidden @ params["w3"].T).reshape(p2.shape)
-    da2 = _pool_backward(blocks2, p2, dp2) * (a2 > 0)
-    dp1, grads["c2"], grads["cb2"] = _conv_backward(p1, params["c2"], da2)
-    da1 = _pool_backward(blocks1, p1, dp1) * (a1 > 0)
-    _, grads["c1"], grads["cb1"] = _conv_backward(x, params["c1"], da1)
+    hidden = acts[-1]
+    grads = trunk_backward(params, acts, np.outer(dlogit, params["w4"]))
+    grads.update(w4=hidden.T @ dlogit, b4=np.array([dlogit.sum()], np.float32))
     return grads
 
 
@@ -102,25 +68,15 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def train(patches: np.ndarray, closed: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Adam on cross-entropy, learning rate on a cosine schedule to zero."""
     rng = np.random.default_rng(seed)
-    params = init(rng)
-    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
-    steps = EPOCHS * int(np.ceil(len(patches) / BATCH))
-    step = 0
+    params = init(rng, CHANNELS, HIDDEN, 36)
+    adam = Adam(params, LEARNING_RATE, WEIGHT_DECAY, EPOCHS * int(np.ceil(len(patches) / BATCH)))
     for _ in range(EPOCHS):
         order = rng.permutation(len(patches))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
             logits, acts = eye_state.forward(params, eye_state.normalise(augment(patches[idx], rng)))
             dlogit = ((1 / (1 + np.exp(-logits)) - closed[idx]) / len(idx)).astype(np.float32)
-            grads = backward(params, acts, dlogit)
-            step += 1
-            rate = LEARNING_RATE * 0.5 * (1 + np.cos(np.pi * step / steps))
-            for k, g in grads.items():
-                g = g + WEIGHT_DECAY * params[k]
-                m, v = moments[k]
-                m[:] = 0.9 * m + 0.1 * g
-                v[:] = 0.999 * v + 0.001 * g * g
-                params[k] -= rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+            adam.update(backward(params, acts, dlogit))
     return params
 
 

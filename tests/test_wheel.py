@@ -53,7 +53,7 @@ def test_wheel_serves_and_analyses_from_a_fresh_venv(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("gazepipe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("gazepipe/static/demo/index.html", "gazepipe/static/demo/gazepipe-demo.js",
-                   "gazepipe/tracking/eye_state.npz", "gazepipe/py.typed"):
+                   "gazepipe/tracking/eye_state.npz", "gazepipe/tracking/pupil_net.npz", "gazepipe/py.typed"):
         assert needed in names, f"{needed} is not in {wheel.name}"
 
     venv = tmp_path / "venv"

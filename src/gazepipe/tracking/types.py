@@ -41,7 +41,7 @@ class TrackOutput(msgspec.Struct):
     pupil_right: Point | None = None  # image-right eye, points 42-47
     pupil_left_confidence: float = 0.0
     pupil_right_confidence: float = 0.0
-    pupil_left_reason: str | None = None  # why there is no pupil: "no_face", "eye_closed", "no_blob", ...
+    pupil_left_reason: str | None = None  # why there is no pupil: "no_face", "eye_closed", "eye_outside_frame", ...
     pupil_right_reason: str | None = None
     horizontal_ratio: float | None = None  # 0.0 pupil at the image-left corner .. 1.0 at the image-right corner
     vertical_ratio: float | None = None  # 0.0 at the upper lid .. 1.0 at the lower lid

@@ -1,0 +1,226 @@
+"""Trains the pupil stage's learned iris-centre cue (a small CNN regressor over the tracker's eye crop) on the
+`tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
+the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
+
+    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/pupilnet/eyes.npz]
+
+Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 45-70 px between the irises) with
+both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by random shifts; the tracker's own fit
+(dlib's landmarks on the rendered frame, two passes as in a session) cuts the eyes, so the contour's noise is
+the real one. The target is the moved MediaPipe iris centre in crop coordinates. A fifth of the `tune` photos
+(by a hash) is held out of training, for choosing how the pupil stage fuses the cue with its own fit."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import testdata
+from accuracy import _wild_split, read_colour, webcam_grey
+from convnet_training import Adam, init, trunk_backward
+from gaze_moved import IRIS_CENTRES, move_gaze
+
+from gazepipe.front.jpeg import decode_grey
+from gazepipe.model import predictor_path
+from gazepipe.tracking import pupil_net
+from gazepipe.tracking.convnet import normalise, trunk
+from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.types import following
+
+# (sideways, down) iris radii: the benchmark's moves, then RANDOM_MOVES more drawn per face
+MOVES = ((-0.8, 0.0), (-0.4, 0.0), (0.0, 0.0), (0.4, 0.0), (0.8, 0.0), (0.0, -0.4), (0.0, 0.4))
+RANDOM_MOVES = 2
+SIZES = (45.0, 70.0)  # the inter-iris distance of each render, drawn from this range
+OPEN = 0.15  # both eyes at least this open (MediaPipe's openness), as the benchmark measures
+HELD_OUT = 5  # one `tune` photo in this many is held out of training (for the fusion's choices)
+EPOCHS = 20
+BATCH = 64
+LEARNING_RATE = 3e-3
+WEIGHT_DECAY = 1e-4
+CHANNELS = (8, 16)
+HIDDEN = 48
+HUBER = 0.25  # of a UNIT: larger errors count linearly (a few labels are off: another face, a closed eye)
+# crop jitter: the window shifted by up to JITTER crop pixels, turned by up to TURN degrees, scaled by up to ZOOM
+JITTER = 2.0
+TURN = 6.0
+ZOOM = 0.07
+
+
+@dataclass
+class Eyes:
+    """Eyes cut by the tracker: crops, contours and targets in crop coordinates, and what they came from."""
+
+    crops: np.ndarray  # (N, H, W) uint8
+    points: np.ndarray  # (N, 6, 2) dlib's contour in the crop
+    targets: np.ndarray  # (N, 2) the true iris centre in the crop
+    scale: np.ndarray  # (N,) crop pixels per frame pixel
+    distance: np.ndarray  # (N,) the reference inter-iris distance in the frame
+    down: np.ndarray  # (N,) the move across, in iris radii
+    frame: np.ndarray  # (N,) the frame's index (both eyes of a frame share it)
+    face: np.ndarray  # (N,) the face's name
+    held_out: np.ndarray  # (N,) bool: a held-out `tune` photo
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **self.__dict__)
+
+    def subset(self, which: np.ndarray) -> Eyes:
+        return Eyes(**{k: v[which] for k, v in self.__dict__.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> Eyes:
+        with np.load(path) as data:
+            return cls(**{k: data[k] for k in data.files})
+
+
+def _faces() -> list[tuple[str, testdata.ReferenceFace, np.ndarray, bool]]:
+    """The `tune` faces with both eyes open: name, face, Face Mesh in OpenCV's pixel convention, held out."""
+    out = []
+    for face in testdata.helen_afw_faces():
+        opening = min(face.raw["openness_left"], face.raw["openness_right"])
+        if testdata.helen_afw_split(face) == "tune" and opening >= OPEN:
+            photo = testdata.photo_of(face)
+            out.append((f"{face.file.parent.name}/{face.file.name}", face, testdata.reference_mesh(face) - 0.5,
+                        zlib.crc32(photo.encode()) % HELD_OUT == 0))
+    for face in _wild_split("tune"):
+        name = f"wild/{face.file.name}#{face.index}"
+        out.append((name, face, testdata.reference_mesh(face), zlib.crc32(name.encode()) % HELD_OUT == 0))
+    return out
+
+
+_tracker: GazeTracker | None = None
+
+
+def _face_eyes(job: tuple[int, tuple[str, testdata.ReferenceFace, np.ndarray, bool]]) -> list[dict[str, object]]:
+    """The eyes of every render of one face, as dicts of `Eyes`' fields."""
+    index, (name, face, mesh, held_out) = job
+    global _tracker
+    if _tracker is None:
+        _tracker = GazeTracker(predictor_path())
+    rng = np.random.default_rng(index)
+    moves = list(MOVES) + [(rng.uniform(-0.9, 0.9), rng.uniform(-0.5, 0.5)) for _ in range(RANDOM_MOVES)]
+    image = read_colour(face.file)
+    irises = mesh[list(IRIS_CENTRES)]
+    out = []
+    for m, (sideways, down) in enumerate(moves):
+        size = rng.uniform(*SIZES)
+        transform = testdata.frame_transform(irises[0], irises[1], size)
+        picture, truth = move_gaze(image, mesh, sideways, down)
+        grey = webcam_grey(picture, transform)
+        truth = truth @ transform[:, :2].T + transform[:, 2]
+        # a detection, then a followed pass (the benchmark's calibration has no thresholds before its 6th pass)
+        result = _tracker.track(grey)
+        result = _tracker.track(grey, following(result))
+        if result.landmarks is None or result.eyes_closed:
+            continue
+        landmarks = np.asarray(result.landmarks)
+        eyes = np.array([landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)])
+        if np.max(np.linalg.norm(eyes - truth, axis=1)) > 0.3 * size:
+            continue  # another face of the photo
+        for points, centre in zip((LEFT_POINTS, RIGHT_POINTS), truth, strict=True):
+            eye = Eye(grey, landmarks[points])
+            out.append(dict(crops=eye.crop, points=eye.crop_points, targets=eye.map_to_crop(centre[None])[0],
+                            scale=40.0 / eye.span, distance=size, down=down,
+                            frame=index * 100 + m, face=name, held_out=held_out))
+    return out
+
+
+def collect(jobs: int) -> Eyes:
+    faces = _faces()
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        rows = [row for rows in pool.imap(_face_eyes, enumerate(faces), chunksize=2) for row in rows]
+    return Eyes(**{k: np.array([row[k] for row in rows]) for k in Eyes.__dataclass_fields__})
+
+
+def augment(crops: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Windows cut from the crops, mirrored half the time, shifted, turned and scaled a little (the targets
+    follow), then re-lit (gamma, contrast), blurred, noised and JPEG-compressed; and their targets in UNITs."""
+    size = (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+    windows = np.empty((len(crops), size[1], size[0]), np.float32)
+    out = np.empty_like(targets)
+    for i, (crop, target) in enumerate(zip(crops, targets, strict=True)):
+        if rng.random() < 0.5:  # a left eye mirrored is a right eye
+            crop = crop[:, ::-1]
+            target = np.array([crop.shape[1] - 1 - target[0], target[1]])
+        angle, zoom = np.radians(rng.uniform(-TURN, TURN)), rng.uniform(1 - ZOOM, 1 + ZOOM)
+        turn = zoom * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        centre = pupil_net.ORIGIN
+        # crop -> window: about the window's centre, then shifted; the window's pixel (0, 0) is crop (LEFT, TOP)
+        shift = centre - (pupil_net.WINDOW_LEFT, pupil_net.WINDOW_TOP) + rng.uniform(-JITTER, JITTER, 2)
+        m = np.hstack([turn, (shift - turn @ centre)[:, None]])
+        w = cv2.warpAffine(np.ascontiguousarray(crop), m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[i] = (turn @ target + m[:, 2] - (centre - (pupil_net.WINDOW_LEFT, pupil_net.WINDOW_TOP))) / pupil_net.UNIT
+        windows[i] = _relit(w, rng)
+    return windows, out
+
+
+def _relit(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = 255.0 * (window.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
+    x = (x - x.mean()) * rng.uniform(0.6, 1.3) + x.mean() + rng.uniform(-20, 20)
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.0))
+    x = x + rng.normal(0, rng.uniform(0, 5), x.shape)
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        x = decode_grey(testdata.encode_jpeg(x, int(rng.integers(40, 90))))
+    return x.astype(np.float32)
+
+
+def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Adam on the Huber loss of the centre, learning rate on a cosine schedule to zero."""
+    rng = np.random.default_rng(seed)
+    pooled = (pupil_net.WINDOW_WIDTH // 4) * (pupil_net.WINDOW_HEIGHT // 4)
+    params = init(rng, CHANNELS, HIDDEN, pooled, (2,))
+    adam = Adam(params, LEARNING_RATE, WEIGHT_DECAY, EPOCHS * int(np.ceil(len(crops) / BATCH)))
+    for _ in range(EPOCHS):
+        order = rng.permutation(len(crops))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            windows, truth = augment(crops[idx], targets[idx], rng)
+            hidden, acts = trunk(params, normalise(windows))
+            dout = (np.clip(hidden @ params["w4"] + params["b4"] - truth, -HUBER, HUBER) / len(idx)).astype(np.float32)
+            grads = trunk_backward(params, acts, dout @ params["w4"].T)
+            grads.update(w4=hidden.T @ dout, b4=dout.sum(axis=0))
+            adam.update(grads)
+    return params
+
+
+def errors(params: dict[str, np.ndarray], eyes: Eyes) -> np.ndarray:
+    """Each eye's error (the network's centre against the target) over the frame's inter-iris distance."""
+    windows = np.array([pupil_net.window(c) for c in eyes.crops], np.float32)
+    centres = pupil_net.predict(params, windows) * pupil_net.UNIT + pupil_net.ORIGIN
+    return np.asarray(np.linalg.norm(centres - eyes.targets, axis=1) / eyes.scale / eyes.distance)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cache", type=Path, help="the collected eyes: read if it exists, else written")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=pupil_net.WEIGHTS)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.cache is not None and args.cache.exists():
+        eyes = Eyes.load(args.cache)
+    else:
+        eyes = collect(args.jobs)
+        if args.cache is not None:
+            eyes.save(args.cache)
+    fit = ~eyes.held_out
+    params = train(eyes.crops[fit].astype(np.float32), eyes.targets[fit], args.seed)
+    np.savez_compressed(args.out, **params)  # type: ignore[arg-type]
+    for name, part in (("trained on", fit), ("held out", eyes.held_out)):
+        e = errors(params, eyes.subset(part))
+        print(f"{name}: {int(part.sum())} eyes, error / inter-iris distance: median {np.median(e):.4f}, "
+              f"<= 0.05 {np.mean(e <= 0.05):.3f}, <= 0.10 {np.mean(e <= 0.10):.3f}")
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The pupil stage's learned iris-centre cue (`pupil_net`) on real faces with the real model: its weights load and
+place the iris inside the eye, and on light irises of held-out `faces-helen-afw` photos (never trained on) it finds
+the iris where the darkness fit alone takes something else for it."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import testdata
+from accuracy import read_colour, webcam_grey
+from gaze_moved import IRIS_CENTRES, move_gaze
+
+from gazepipe.model import predictor_path
+from gazepipe.tracking import pupil, pupil_net
+from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.types import following
+
+SIZE = 62.0
+
+
+@pytest.fixture(scope="module")
+def tracker() -> GazeTracker:
+    return GazeTracker(predictor_path())
+
+
+def _eyes(tracker: GazeTracker, grey: np.ndarray) -> tuple[Eye, Eye]:
+    """Both eyes as the tracker cuts them (a detection, then a followed pass)."""
+    out = tracker.track(grey)
+    out = tracker.track(grey, following(out))
+    assert out.landmarks is not None
+    landmarks = np.asarray(out.landmarks)
+    return Eye(grey, landmarks[LEFT_POINTS]), Eye(grey, landmarks[RIGHT_POINTS])
+
+
+def test_the_learned_cue_loads_and_puts_the_iris_inside_each_eye(tracker: GazeTracker) -> None:
+    for face in testdata.clean_wild_faces()[:3]:
+        for eye in _eyes(tracker, testdata.face_frame(face)):
+            x, y = pupil_net.centre(eye)
+            assert math.isfinite(x) and math.isfinite(y), face.file
+            assert cv2.pointPolygonTest(eye.crop_points.astype(np.float32), (x, y), True) >= -1.0, face.file
+
+
+@pytest.mark.parametrize(("name", "shift", "side"), [
+    ("helen/2010631499_1.jpg", -0.8, 1),  # light iris, eye 0.15-0.25 open
+    ("helen/1012675629_1.jpg", -0.4, 0),  # light iris, eye 0.15-0.25 open
+])
+def test_a_light_iris_that_the_darkness_fit_misses_is_found(
+        tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch, name: str, shift: float, side: int) -> None:
+    face = next(f for f in testdata.helen_afw_faces() if f"{f.file.parent.name}/{f.file.name}" == name)
+    mesh = testdata.reference_mesh(face) - 0.5  # OpenCV's pixel convention, as the benchmark takes it
+    irises = mesh[list(IRIS_CENTRES)]
+    transform = testdata.frame_transform(irises[0], irises[1], SIZE)
+    picture, truth = move_gaze(read_colour(face.file), mesh, shift)
+    eye = _eyes(tracker, webcam_grey(picture, transform))[side]
+    true = truth[side] @ transform[:, :2].T + transform[:, 2]
+
+    def error(found: pupil.Pupil) -> float:
+        assert found.centre is not None
+        return float(np.linalg.norm(eye.map_to_frame(np.array([found.centre]))[0] - true)) / SIZE
+
+    fused = pupil.locate(eye, None)
+    # the darkness fit alone: the learned cue never taken over nor blended in
+    monkeypatch.setattr(pupil, "NET_APART", math.inf)
+    monkeypatch.setattr(pupil, "NET_SHARE", 0.0)
+    alone = pupil.locate(eye, None)
+    assert error(alone) > 0.10
+    assert error(fused) < 0.05
+    assert fused.confidence < 0.5  # the cues disagreed
