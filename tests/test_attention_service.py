@@ -277,20 +277,21 @@ def test_score_is_the_same_at_5_and_30_fps(attention_service: Service) -> None:
 
 
 @cache
-def gaze_jpeg(shift: float) -> bytes:
-    """The frontal face with both irises moved `shift` iris radii along the eye (benchmarks/gaze_moved.py)."""
+def gaze_jpeg(shift: float, down: float = 0.0) -> bytes:
+    """The frontal face with both irises moved `shift` iris radii along the eye and `down` radii across it
+    (benchmarks/gaze_moved.py)."""
     move_gaze = importlib.import_module("benchmarks.gaze_moved").move_gaze  # the benchmarks' renderer
 
     face = face_named(FRONTAL)
     image = read_grey(face.file)
-    if shift:
-        image, _ = move_gaze(image, reference_mesh(face), shift)
+    if shift or down:
+        image, _ = move_gaze(image, reference_mesh(face), shift, down)
     return encode_jpeg(webcam_frame(image, frame_transform(face.iris_left, face.iris_right)))
 
 
 def test_config_and_calibration_protocol(attention_service: Service) -> None:
-    """Calibration on faces whose gaze is rendered to three places along the eye (only horizontal gaze can be
-    rendered, so only screen_x is checked), validated on a fourth; export, reset and import."""
+    """Calibration on faces whose gaze is rendered to nine places (three along the eye, three across it: the
+    lids stay, so only screen_x is checked), validated on a tenth; export, reset and import."""
     columns = {0.1: -0.8, 0.5: 0.0, 0.9: 0.8}
     t = [20_000.0]
 
@@ -308,10 +309,11 @@ def test_config_and_calibration_protocol(attention_service: Service) -> None:
         {"type": "calibration", "action": "point", "x": 0.5, "y": 0.5},  # not started
         {"type": "calibration", "action": "start"},
     ]
-    for y in (0.1, 0.5, 0.9):
+    rows = {0.1: -0.4, 0.5: 0.0, 0.9: 0.4}
+    for y, down in rows.items():
         for x, shift in columns.items():
             script += [*frames(gaze_jpeg(-0.8)), {"type": "calibration", "action": "point", "x": x, "y": y},
-                       *frames(gaze_jpeg(shift))]
+                       *frames(gaze_jpeg(shift, down))]
     script += [{"type": "calibration", "action": "validate", "x": 0.3, "y": 0.5}, *frames(gaze_jpeg(-0.4)),
                {"type": "calibration", "action": "finish"}]
     script += frames(gaze_jpeg(0.8), 6)
