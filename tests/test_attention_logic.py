@@ -93,6 +93,16 @@ def test_factors() -> None:
     assert off_screen.gaze == pytest.approx(0.5)
     assert frame_factors(s, face_found=False, head_pose=None, horizontal_ratio=None, screen=None,
                          calibrated=False, closed_ms=None).value == 0.0
+    unsure = frame_factors(s, face_found=True, head_pose=None, horizontal_ratio=0.95, screen=None,
+                           calibrated=False, closed_ms=None, pupil_confidence=0.25)
+    assert unsure.gaze == pytest.approx(1 - (2 / 3) * 0.5)
+    sure = frame_factors(s, face_found=True, head_pose=None, horizontal_ratio=0.95, screen=None,
+                         calibrated=False, closed_ms=None, pupil_confidence=0.8)
+    assert sure.gaze == pytest.approx(1 / 3)
+    always = frame_factors(s.updated({"gaze_sure_from": 0}), face_found=True, head_pose=None,
+                           horizontal_ratio=0.95, screen=None, calibrated=False, closed_ms=None,
+                           pupil_confidence=0.0)
+    assert always.gaze == pytest.approx(1 / 3)
 
 
 def test_settings_validation() -> None:

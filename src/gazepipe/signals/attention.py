@@ -35,6 +35,8 @@ class AttentionSettings:
     # Gaze, calibrated: the screen
     screen_margin: float = 0.1  # screen_x or screen_y this far outside 0..1 (screen units) still counts ...
     screen_falloff: float = 0.15  # ... and the gaze factor fades out over this much more
+    # Gaze, either way: an unsure pupil is weaker evidence of looking away
+    gaze_sure_from: float = 0.5  # pupil confidence (the eyes' mean) from which the gaze factor counts in full
     # Eyes
     closed_grace_ms: float = 300.0  # eyes closed for less than this (a blink) still count as open
     # Gaze direction flags (GazeTracking's convention: ratios are along the image)
@@ -133,13 +135,16 @@ def frame_factors(
     screen: tuple[float, float] | None,
     calibrated: bool,
     closed_ms: float | None,
+    pupil_confidence: float = 1.0,
 ) -> Factors:
     """The factors of one frame.
 
     `head_pose` is (yaw, pitch) in degrees, `head_centre` the pose that counts as facing the screen (the one
     held during calibration, else 0, 0). Uncalibrated, the gaze factor watches `horizontal_ratio`; calibrated, the
     `screen` position. A factor whose input is missing on this frame (no head pose, no pupil) is 1: no evidence of
-    looking away. `closed_ms` is how long the eyes have been closed as of this frame (None: open)."""
+    looking away; likewise, the gaze factor's distance from 1 is scaled by `pupil_confidence` over
+    `gaze_sure_from` (at most 1), so that a frame whose pupil cues disagree counts as weak evidence. `closed_ms`
+    is how long the eyes have been closed as of this frame (None: open)."""
     if not face_found:
         return NO_FACE
     head = 1.0
@@ -154,6 +159,8 @@ def frame_factors(
             gaze = ramp(outside - settings.screen_margin, settings.screen_falloff)
     elif horizontal_ratio is not None:
         gaze = ramp(abs(horizontal_ratio - 0.5) - settings.center_band, settings.center_falloff)
+    if gaze < 1.0 and pupil_confidence < settings.gaze_sure_from:
+        gaze = 1.0 - (1.0 - gaze) * pupil_confidence / settings.gaze_sure_from
     eyes = 0.0 if closed_ms is not None and closed_ms >= settings.closed_grace_ms else 1.0
     return Factors(1.0, head, gaze, eyes)
 

@@ -41,6 +41,14 @@ def _ratio(values: tuple[float, ...] | None, index: int) -> float | None:
     return None if values is None else round(values[index], 5)
 
 
+def _mean_confidence(out: TrackOutput) -> float:
+    """The pupils' mean confidence, over the eyes with a pupil (the ratios are their mean too)."""
+    found = [confidence for pupil, confidence in ((out.pupil_left, out.pupil_left_confidence),
+                                                  (out.pupil_right, out.pupil_right_confidence))
+             if pupil is not None]
+    return sum(found) / len(found) if found else 1.0
+
+
 class SessionSignals:
     def __init__(self, settings: AttentionSettings | None = None) -> None:
         self.attention = AttentionModel(settings)
@@ -98,7 +106,7 @@ class SessionSignals:
             s, face_found=out.face_found, head_pose=head_raw,
             head_centre=mapping.head_centre if mapping is not None else (0.0, 0.0),
             horizontal_ratio=out.horizontal_ratio, screen=screen_raw, calibrated=mapping is not None,
-            closed_ms=closed_ms)
+            closed_ms=closed_ms, pupil_confidence=_mean_confidence(out))
         switch = None
         if closed_ms is not None and closed_ms < s.closed_grace_ms:  # the eyes stop counting as open then
             switch = (t - closed_ms + s.closed_grace_ms, 0.0)
