@@ -2,7 +2,10 @@
 image) and of `faces-helen-afw` (split by photo), and writes the weights the tracker ships,
 `src/gazepipe/tracking/eye_state.npz`. The other halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes --helen-afw
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes --helen-afw
+
+(one BLAS thread: the networks train in parallel processes, and on a loaded 2-core machine OpenBLAS's own
+threads made each step about 15 times slower; the seeds are fixed.)
 
 CEW's open eyes are mostly wide open; trained on CEW alone the networks called narrow and smiling open eyes
 closed. The `faces-helen-afw` eyes are cut as the tracker cuts them, from webcam-like frames (62 px between the
@@ -95,8 +98,10 @@ def degrade(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     elif r < 0.45:
         quality = int(rng.integers(30, 90))
         grey = np.clip(patch, 0, 255).astype(np.uint8)
-        patch = cv2.imdecode(cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                             cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        decoded = cv2.imdecode(cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                               cv2.IMREAD_GRAYSCALE)
+        assert decoded is not None  # OpenCV's own JPEG
+        patch = decoded.astype(np.float32)
     if rng.random() < 0.5:
         patch = 255.0 * (np.clip(patch, 0, 255) / 255.0) ** np.exp(rng.uniform(-0.4, 0.4))
     return patch
