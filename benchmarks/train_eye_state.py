@@ -2,7 +2,10 @@
 image) and of `faces-helen-afw` (split by photo), and writes the weights the tracker ships,
 `src/gazepipe/tracking/eye_state.npz`. The other halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes --helen-afw
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/train_eye_state.py ../shared/data/cew-eyes --helen-afw
+
+(one BLAS thread: the networks train in parallel processes, and on a loaded 2-core machine OpenBLAS's own
+threads made each step about 15 times slower; the seeds are fixed.)
 
 CEW's open eyes are mostly wide open; trained on CEW alone the networks called narrow and smiling open eyes
 closed. The `faces-helen-afw` eyes are cut as the tracker cuts them, from webcam-like frames (62 px between the
@@ -53,8 +56,26 @@ def backward(params: dict[str, np.ndarray], acts: Activations, dlogit: np.ndarra
     return grads
 
 
+def degrade(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sometimes blurred or through JPEG (webcam frames are both), sometimes under another gamma."""
+    r = rng.random()
+    if r < 0.25:
+        patch = cv2.GaussianBlur(patch, (3, 3), rng.uniform(0.3, 1.0))
+    elif r < 0.45:
+        quality = int(rng.integers(30, 90))
+        grey = np.clip(patch, 0, 255).astype(np.uint8)
+        decoded = cv2.imdecode(cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                               cv2.IMREAD_GRAYSCALE)
+        assert decoded is not None  # OpenCV's own JPEG
+        patch = decoded.astype(np.float32)
+    if rng.random() < 0.5:
+        patch = 255.0 * (np.clip(patch, 0, 255) / 255.0) ** np.exp(rng.uniform(-0.4, 0.4))
+    return patch
+
+
 def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mirrored (a left eye mirrored is a right eye), slightly rotated, scaled, shifted and re-lit."""
+    """Mirrored (a left eye mirrored is a right eye), slightly rotated, scaled, shifted and re-lit, then
+    `degrade`d."""
     out = np.empty_like(batch)
     for i, patch in enumerate(batch):
         if rng.random() < 0.5:
@@ -62,7 +83,10 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m = np.asarray(cv2.getRotationMatrix2D((11.5, 11.5), rng.uniform(-10, 10), rng.uniform(0.9, 1.1)))
         m = m + np.array([[0.0, 0.0, rng.uniform(-1.5, 1.5)], [0.0, 0.0, rng.uniform(-1.5, 1.5)]])
         out[i] = cv2.warpAffine(np.ascontiguousarray(patch), m, (24, 24), borderMode=cv2.BORDER_REPLICATE)
-    return (out * rng.uniform(0.8, 1.2, (len(batch), 1, 1))).astype(np.float32)
+    out = (out * rng.uniform(0.8, 1.2, (len(batch), 1, 1))).astype(np.float32)
+    for i in range(len(out)):
+        out[i] = degrade(out[i], rng)
+    return out
 
 
 def train(patches: np.ndarray, closed: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
