@@ -36,7 +36,7 @@ from testdata import data_root, video_greys
 from gazepipe.model import predictor_path
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.tracker import GazeTracker
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 SIZE = (640, 480)
 FPS = 30.0
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every variant")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    on_huge_pages()  # the bare tracker runs as the workers run it
+    with_worker_environment()  # the bare tracker runs as the workers run it
     cv2.setNumThreads(1)
     tracker = GazeTracker(str(predictor_path()))
     windows = (1, args.workers)

@@ -35,7 +35,7 @@ from gazepipe.tracking import face
 from gazepipe.tracking import tracker as tracking
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.types import Box
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 DETECT_EVERY_S = 2.0
 FPS = 30.0
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=None, help="only each recording's first frames")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    on_huge_pages()
+    with_worker_environment()
     cv2.setNumThreads(1)
     tracker = tracking.GazeTracker(str(predictor_path()))
     calls: Counter[str] = Counter()

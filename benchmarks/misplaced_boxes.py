@@ -41,7 +41,7 @@ from gazepipe.tracking.face import (
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.tracker import MAX_TURN
 from gazepipe.tracking.types import Box
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 MISPLACED = (0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30)
 # moves in 8 directions (dx, dy in units of the side), then the box grown and shrunk
@@ -132,7 +132,7 @@ def summary(fits: list[Fit]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    on_huge_pages()
+    with_worker_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wild", type=int, default=47, help="clean faces-wild faces")
     parser.add_argument("--helen", type=int, default=150, help="faces of faces-helen-afw's tune half")

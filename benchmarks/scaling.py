@@ -9,9 +9,9 @@
 2. With one worker, the per-frame cost split by stage (the results' `stages_ms` medians) and the CPU each
    process spent per processed frame (psutil), next to the cost of the stages alone measured in this process
    on one core: JPEG decode to grey, 68 landmarks given the face box, both pupils; their sum is the floor.
-   This process runs, like the workers, with glibc's malloc on huge pages (`supervisor.on_huge_pages`). The
-   landmark fit is also timed on one frame fitted over and over: the figure a micro-benchmark gives, with the
-   model's trees in the cache.
+   This process runs, like the workers, with glibc's malloc on huge pages and one BLAS thread
+   (`supervisor.with_worker_environment`). The landmark fit is also timed on one frame fitted over and over:
+   the figure a micro-benchmark gives, with the model's trees in the cache.
 3. The tracker's own cost per frame in this process (decode to result, face box followed from frame to frame
    as a session does), next to MediaPipe Face Mesh with iris at 2.2 ms per frame on this kind of machine
    (quoted from the field notes, not measured here: MediaPipe is not installed).
@@ -33,7 +33,7 @@ import loadgen
 import numpy as np
 from loadgen import frames
 
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 MEDIAPIPE_FACE_MESH_MS = 2.2  # field notes: Face Mesh with iris, video mode, this kind of machine
 
@@ -140,7 +140,7 @@ def capacity(workers: int, clients: int, fps: float, duration: float, warmup: fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    on_huge_pages()  # the in-process timings run the tracker as the workers do
+    with_worker_environment()  # the in-process timings run the tracker as the workers do
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--fps", type=float, default=10.0, help="per client: offer more than the workers can do")

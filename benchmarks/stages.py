@@ -50,7 +50,7 @@ from loadgen import frames
 
 from gazepipe.front.jpeg import decode_into, plan_decode
 from gazepipe.model import predictor_path
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 STAGES = ("fit", "to_numpy", "box_thumbnail", "confirm", "eye_crops", "eye_state", "pupils", "head_pose", "rest")
 # The stages item 2 of issue 13 is about: everything a followed face costs besides the fit and the pupils.
@@ -260,7 +260,7 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
 
 
 def main(argv: list[str] | None = None) -> int:
-    on_huge_pages()
+    with_worker_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", default="ef9bfbc", help="the earlier commit to compare with")
     parser.add_argument("--frames", type=int, default=300, help="frames per sequence at most")

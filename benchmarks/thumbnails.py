@@ -45,7 +45,7 @@ from gazepipe.tracking.face import (
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.tracker import MAX_TURN
 from gazepipe.tracking.types import Box
-from gazepipe.workers.supervisor import on_huge_pages
+from gazepipe.workers.supervisor import with_worker_environment
 
 WRONG = 10.0  # % of the inter-ocular distance (as misplaced_boxes.py)
 GAPS = (1, 2, 3)
@@ -250,7 +250,7 @@ def clip() -> tuple[list[np.ndarray], list[list[dict[str, object]]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    on_huge_pages()
+    with_worker_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faces", type=int, default=90, help="faces for the other-face pairs")
     parser.add_argument("--frames", type=int, default=275, help="at most this many frames of each recording")

@@ -38,10 +38,13 @@ def _eyes(tracker: GazeTracker, grey: np.ndarray) -> tuple[Eye, Eye]:
 
 def test_the_learned_cue_loads_and_puts_the_iris_inside_each_eye(tracker: GazeTracker) -> None:
     for face in testdata.clean_wild_faces()[:3]:
-        for eye in _eyes(tracker, testdata.face_frame(face)):
-            x, y = pupil_net.centre(eye)
+        eyes = _eyes(tracker, testdata.face_frame(face))
+        together = pupil_net.centres(eyes)
+        for eye, (x, y) in zip(eyes, together, strict=True):
             assert math.isfinite(x) and math.isfinite(y), face.file
             assert cv2.pointPolygonTest(eye.crop_points.astype(np.float32), (x, y), True) >= -1.0, face.file
+            # a batch of two gives each eye what it gets alone
+            assert pupil_net.centres([eye])[0] == pytest.approx((x, y), abs=1e-3), face.file
 
 
 @pytest.mark.parametrize(("name", "shift", "side"), [

@@ -91,10 +91,11 @@ def _disc_within(radius: int) -> np.ndarray:
     return np.pad(_disc(radius) > 0, 1)
 
 
-def locate(eye: Eye, threshold: float | None) -> Pupil:
+def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | None = None) -> Pupil:
     """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None
     before calibration); when lighting has changed so much that it no longer separates this frame's iris from
-    its sclera, this frame's own level is used."""
+    its sclera, this frame's own level is used. `learned` is `pupil_net`'s centre for the eye, if already
+    computed (the tracker runs both eyes through it at once)."""
     if eye.visible_share < MIN_VISIBLE:
         return Pupil(None, 0.0, "eye_outside_frame", None)
     mask = eye.polygon_mask
@@ -124,7 +125,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     iris_level = _quantile(crop[around][allowed], 0.5)
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:  # no dark disc: the learned cue alone, with no confidence
-        return Pupil(pupil_net.centre(eye), 0.0, None, None)
+        return Pupil(learned or pupil_net.centres([eye])[0], 0.0, None, None)
     observed = iris_level + LEVEL * contrast
     level = observed if threshold is None or abs(threshold - observed) > contrast / 2.0 else threshold
 
@@ -152,7 +153,7 @@ def locate(eye: Eye, threshold: float | None) -> Pupil:
     # The learned cue does not need the iris to be the darkest thing in the eye: where it and the fit part, the
     # fit has mostly taken a lash line, make-up or a shadow for a light iris; and the two parting is a reason
     # to be unsure of either.
-    net_x, net_y = pupil_net.centre(eye)
+    net_x, net_y = learned or pupil_net.centres([eye])[0]
     apart = math.hypot(net_x - cx, net_y - cy)
     share = 1.0 if apart > NET_APART else NET_SHARE
     centre = (cx + share * (net_x - cx), cy + share * (net_y - cy))

@@ -6,6 +6,7 @@ need the iris to be the darkest thing in the eye: it was trained on light irises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def predict(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
     return np.asarray(hidden @ params["w4"] + params["b4"])
 
 
-def centre(eye: Eye) -> tuple[float, float]:
-    """The iris centre in `eye`'s crop coordinates."""
-    dx, dy = (predict(weights(), window(eye.crop)[None])[0] * UNIT).tolist()
-    return ORIGIN_X + STRETCH * dx, ORIGIN_Y + dy
+def centres(eyes: Sequence[Eye]) -> list[tuple[float, float]]:
+    """The iris centre in each eye's crop coordinates; the eyes go through the network as one batch (a face's
+    two in one product cost 0.73 of two calls, with the one BLAS thread the workers run)."""
+    offsets = predict(weights(), np.stack([window(eye.crop) for eye in eyes])) * UNIT
+    return [(ORIGIN_X + STRETCH * dx, ORIGIN_Y + dy) for dx, dy in offsets.tolist()]

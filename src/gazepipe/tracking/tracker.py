@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazepipe.tracking import eye_state
+from gazepipe.tracking import eye_state, pupil_net
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
@@ -83,10 +83,11 @@ class GazeTracker:
         closed_score = float(np.mean(closed_scores))
         eyes_closed = closed_score > (hints.closed_above or eye_state.CLOSED_ABOVE)
         thresholds = hints.thresholds or (None, None)
-        pupils = [
-            Pupil(None, 0.0, "eye_closed", None) if eyes_closed else locate(e, t)
-            for e, t in zip(eyes, thresholds, strict=True)
-        ]
+        if eyes_closed:
+            pupils = [Pupil(None, 0.0, "eye_closed", None)] * 2
+        else:
+            learned = pupil_net.centres(eyes)
+            pupils = [locate(e, t, c) for e, t, c in zip(eyes, thresholds, learned, strict=True)]
         horizontal, vertical = _ratios(eyes, pupils)
         frame_points: list[Point | None] = [
             None if p.centre is None else _point(e.map_to_frame(np.array([p.centre]))[0])

@@ -33,6 +33,10 @@ log = logging.getLogger("gazepipe.supervisor")
 # in its default "madvise" mode; harmless where they are off): the landmark fit ran about 30 % faster here,
 # measured in process with other work between fits.
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
+# One BLAS thread a process: the workers are the parallelism, and OpenBLAS's own threads in each of them only
+# compete for the same cores (the pupil network's two-eye product took its threaded path: 3.6 ms of CPU under
+# load; single-threaded, both eyes in one product cost 0.6 of two threaded calls). A value the user set is kept.
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 _fork = multiprocessing.get_context("fork")
 
 
@@ -89,19 +93,22 @@ def supervise(settings: Settings) -> None:
             slot.process.kill()
 
 
-def on_huge_pages() -> None:
-    """Runs this process again with HUGE_PAGES set, unless it is: glibc reads its tunables only at start, and
-    the models must be loaded after that. Call it first thing in `main` (the benchmarks that time the tracker
-    in their own process do too, to time it as the workers run it)."""
+def with_worker_environment() -> None:
+    """Runs this process again with HUGE_PAGES and BLAS_THREADS set, unless it has them: glibc reads its
+    tunables and OpenBLAS its thread count only at start, and the models must be loaded after that. Call it
+    first thing in `main` (the benchmarks that time the tracker in their own process do too, to time it as the
+    workers run it)."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if HUGE_PAGES in tunables.split(":"):
+    if HUGE_PAGES in tunables.split(":") and all(name in os.environ for name in BLAS_THREADS):
         return
-    env = dict(os.environ, GLIBC_TUNABLES=":".join(t for t in (tunables, HUGE_PAGES) if t))
+    env = dict(BLAS_THREADS, **os.environ)
+    env["GLIBC_TUNABLES"] = tunables if HUGE_PAGES in tunables.split(":") else \
+        ":".join(t for t in (tunables, HUGE_PAGES) if t)
     os.execve(sys.executable, sys.orig_argv, env)
 
 
 def main(argv: list[str] | None = None) -> None:
-    on_huge_pages()
+    with_worker_environment()
     parser = argparse.ArgumentParser(description="Run gazepipe's tracker workers under a supervisor.")
     parser.add_argument("--workers", type=int,
                         help="number of worker processes (default: GAZEPIPE_WORKERS, else one per core)")
