@@ -10,6 +10,7 @@ import urllib.request
 import cv2
 import msgspec
 import numpy as np
+import psutil
 import websockets
 from testdata import encode_jpeg
 
@@ -56,6 +57,16 @@ def test_info_and_health(service: Service) -> None:
         os.kill(worker["pid"], 0)  # the pid is a live process
     ring = health["ring"]
     assert isinstance(ring, dict) and ring["slots"] > 0 and ring["in_use"] == 0
+
+
+def test_workers_run_with_huge_pages_and_one_blas_thread(service: Service) -> None:
+    """The supervisor's environment reaches every worker (set before NumPy and glibc read it)."""
+    workers = service.health()[1]["workers"]
+    assert isinstance(workers, list) and workers
+    for worker in workers:
+        env = psutil.Process(worker["pid"]).environ()
+        assert env.get("OPENBLAS_NUM_THREADS") == os.environ.get("OPENBLAS_NUM_THREADS", "1"), env
+        assert "glibc.malloc.hugetlb=1" in env.get("GLIBC_TUNABLES", "").split(":"), env
 
 
 def test_the_demo_page_and_its_script_are_served(service: Service) -> None:
