@@ -163,6 +163,11 @@ def instrumented(module: ModuleType, tracker: Any, timer: Timer) -> Iterator[Non
     tracker_module.eye_state = SimpleNamespace(**{**vars(saved_state),
                                                   "closed_scores": timer.wrap("eye_state", saved_state.closed_scores),
                                                   "openness": timer.wrap("eye_state", saved_state.openness)})
+    # the learned pupil cue, which the tracker runs for both eyes before `locate` (older trackers have none)
+    saved_net = getattr(tracker_module, "pupil_net", None)
+    if saved_net is not None:
+        tracker_module.pupil_net = SimpleNamespace(**{**vars(saved_net),
+                                                      "centres": timer.wrap("pupils", saved_net.centres)})
     faces._predictor = timer.wrap("fit", predictor)
     faces.landmarks = timer.wrap("landmarks", landmarks)
     try:
@@ -171,6 +176,8 @@ def instrumented(module: ModuleType, tracker: Any, timer: Timer) -> Iterator[Non
         for name, value in saved.items():
             setattr(module, name, value)
         tracker_module.eye_state = saved_state
+        if saved_net is not None:
+            tracker_module.pupil_net = saved_net
         faces._predictor = predictor
         del faces.landmarks
 
