@@ -62,10 +62,8 @@ def degrade(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if r < 0.25:
         patch = cv2.GaussianBlur(patch, (3, 3), rng.uniform(0.3, 1.0))
     elif r < 0.45:
-        quality = int(rng.integers(30, 90))
-        grey = np.clip(patch, 0, 255).astype(np.uint8)
-        decoded = cv2.imdecode(cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                               cv2.IMREAD_GRAYSCALE)
+        jpeg = testdata.encode_jpeg(np.clip(patch, 0, 255).astype(np.uint8), int(rng.integers(30, 90)))
+        decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
         assert decoded is not None  # OpenCV's own JPEG
         patch = decoded.astype(np.float32)
     if rng.random() < 0.5:
