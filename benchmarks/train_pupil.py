@@ -30,7 +30,7 @@ from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking import pupil_net
 from gazepipe.tracking.convnet import normalise, trunk
-from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+from gazepipe.tracking.eye import EYE_WIDTH, LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import following
 
@@ -126,7 +126,7 @@ def _face_eyes(job: tuple[int, tuple[str, testdata.ReferenceFace, np.ndarray, bo
         for points, centre in zip((LEFT_POINTS, RIGHT_POINTS), truth, strict=True):
             eye = Eye(grey, landmarks[points])
             out.append(dict(crops=eye.crop, points=eye.crop_points, targets=eye.map_to_crop(centre[None])[0],
-                            scale=40.0 / eye.span, distance=size, down=down,
+                            scale=EYE_WIDTH / eye.span, distance=size, down=down,
                             frame=index * 100 + m, face=name, held_out=held_out))
     return out
 
