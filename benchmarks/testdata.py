@@ -197,6 +197,11 @@ def helen_afw_faces() -> tuple[ReferenceFace, ...]:
     return reference_faces(HELEN_AFW)
 
 
+def helen_afw_face(name: str) -> ReferenceFace:
+    """The `faces-helen-afw` face of the crop `name` (its folder and file: `helen/2010631499_1.jpg`)."""
+    return next(face for face in helen_afw_faces() if f"{face.file.parent.name}/{face.file.name}" == name)
+
+
 def photo_of(face: ReferenceFace) -> str:
     """The photo a `faces-helen-afw` crop was cut from: `afw/4538917191_1.jpg` .. `_14` are one photo."""
     return f"{face.file.parent.name}/{face.file.stem.rsplit('_', 1)[0]}"

@@ -53,7 +53,7 @@ def test_the_learned_cue_loads_and_puts_the_iris_inside_each_eye(tracker: GazeTr
 ])
 def test_a_light_iris_that_the_darkness_fit_misses_is_found(
         tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch, name: str, shift: float, side: int) -> None:
-    face = next(f for f in testdata.helen_afw_faces() if f"{f.file.parent.name}/{f.file.name}" == name)
+    face = testdata.helen_afw_face(name)
     mesh = testdata.reference_mesh(face) - 0.5  # OpenCV's pixel convention, as the benchmark takes it
     irises = mesh[list(IRIS_CENTRES)]
     transform = testdata.frame_transform(irises[0], irises[1], SIZE)

@@ -122,10 +122,6 @@ def test_a_followed_face_gives_way_to_a_larger_one_at_the_periodic_search(tracke
     assert larger.face_box is not None and larger.face_box[0] + larger.face_box[2] / 2 > 320 + 100
 
 
-def _helen_face(name: str) -> testdata.ReferenceFace:
-    return next(face for face in testdata.helen_afw_faces() if face.file.name == name)
-
-
 def _on_framed_face(box: tuple[int, int, int, int] | None) -> bool:
     """Whether `box` holds the point between the eyes of the face `testdata.face_frame` framed."""
     if box is None:
@@ -138,7 +134,7 @@ def _on_framed_face(box: tuple[int, int, int, int] | None) -> bool:
 def test_a_face_scoring_just_under_the_detectors_threshold_is_found_and_a_weaker_box_is_not() -> None:
     faces, detector = FaceFinder(predictor_path()), dlib.get_frontal_face_detector()
     # a real face of faces-helen-afw's tune half, turned and in side light: the detector alone finds nothing
-    frame = testdata.face_frame(_helen_face("2082180458_1.jpg"))
+    frame = testdata.face_frame(testdata.helen_afw_face("helen/2082180458_1.jpg"))
     _, scores, _ = detector.run(frame, 0, -1.0)
     assert SECOND_TRY_ABOVE <= max(scores) < 0.0
     assert _on_framed_face(faces.detect(frame))
@@ -153,7 +149,7 @@ def test_a_face_scoring_just_under_the_detectors_threshold_is_found_and_a_weaker
 def test_of_faces_within_one_box_step_the_larger_by_its_points_is_chosen_unless_cut_by_the_frame() -> None:
     faces, detector = FaceFinder(predictor_path()), dlib.get_frontal_face_detector()
     # two faces of one photo whose boxes are the same size; the detector is surer of the smaller one
-    frame = testdata.face_frame(_helen_face("4145388945_3.jpg"))
+    frame = testdata.face_frame(testdata.helen_afw_face("afw/4145388945_3.jpg"))
     for image, scale in ((frame, 1.0), (cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), 0.5)):
         rects, scores, _ = detector.run(image, 0, 0.0)
         surest = rects[int(np.argmax(scores))]
@@ -259,7 +255,7 @@ def test_a_face_whose_open_eyes_look_closed_is_answered_open_once_its_session_kn
     """A narrow-eyed face of the test half (openness 0.24) that the classifier alone answers closed; shown as a
     still webcam would for 30 frames, then its own frame again and the face with closed CEW eyes pasted over
     its own (benchmarks/eye_state_session.py does this for every face)."""
-    face = next(f for f in testdata.helen_afw_faces() if f.file.name == "4471110141_1.jpg")
+    face = testdata.helen_afw_face("afw/4471110141_1.jpg")
     still = webcam_grey(read_colour(face.file), testdata.frame_transform(face.iris_left, face.iris_right))
     first = tracker.track(still)
     assert first.eyes_closed  # the classifier's threshold on its own
