@@ -1,4 +1,5 @@
-"""Fixtures: the real service on a loopback port, webcam-like frames of real faces, and a real browser."""
+"""Fixtures: the real service on a loopback port, the real tracker in process, webcam-like frames of real faces,
+and a real browser."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ import numpy as np
 import pytest
 from testdata import FRAME_SIZE, ReferenceFace, clean_wild_faces, encode_jpeg, face_frame, frame_transform
 
+from gazepipe.model import predictor_path
+from gazepipe.tracking.tracker import GazeTracker
+
 from .chromium import DRIVER_DIR, find_or_install_chromium
 from .service import Service
+
+
+@pytest.fixture(scope="module")
+def tracker() -> GazeTracker:
+    """The tracker with the real model, in this process (one per test module)."""
+    return GazeTracker(predictor_path())
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,12 @@ import testdata
 from accuracy import read_colour, webcam_grey
 from gaze_moved import IRIS_CENTRES, move_gaze
 
-from gazepipe.model import predictor_path
 from gazepipe.tracking import pupil, pupil_net
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import following
 
 SIZE = 62.0
-
-
-@pytest.fixture(scope="module")
-def tracker() -> GazeTracker:
-    return GazeTracker(predictor_path())
 
 
 def _eyes(tracker: GazeTracker, grey: np.ndarray) -> tuple[Eye, Eye]:

@@ -30,11 +30,6 @@ from gazepipe.tracking.types import TrackHints, TrackOutput, following
 CLEAN_FACES = 5
 
 
-@pytest.fixture(scope="module")
-def tracker() -> GazeTracker:
-    return GazeTracker(predictor_path())
-
-
 def _reference_pupils(face: testdata.ReferenceFace, size: float = 62.0) -> np.ndarray:
     transform = testdata.frame_transform(face.iris_left, face.iris_right, size)
     return np.array([face.iris_left, face.iris_right]) @ transform[:, :2].T + transform[:, 2]
