@@ -1,11 +1,12 @@
 """The pupil stage and the ratios on real eyes that move: the `columbia-eyes` crops (64x64, true gaze known).
 
 The eye contour is taken from the crop's geometry, not found in it: the crops are squares of 1.5 times the
-68-point eye contour's box around its centre, so the corners lie at 1/6 and 5/6 of the width at mid-height, and
-the lids are put at a fixed eye aspect ratio of 0.3 (dlib's usual open eye; the upper and lower lid points at 1/3
-and 2/3 of the span). The contour is then the same for every gaze of an eye, so the pupil is measured alone,
-without the landmark fit's own errors, and `vertical_ratio` is nearly a function of the pupil's y alone (the lid
-lines slope along the contour): its up/down order is about the pupil's. The 68-point model needs a whole face,
+68-point eye contour's box around the box's centre, so the corners lie at 1/6 and 5/6 of the width. Across, the
+box is not centred on the corners: dlib's contour reaches further above the corner axis than below it, so the
+contour put here is dlib's mean eye shape (SHAPE), placed with its box at the crop's centre; the crop then frames
+the eye as the tracker's crops framed the eyes `pupil_net` was trained on. The contour is the same for every gaze
+of an eye, so the pupil is measured alone, without the landmark fit's own errors, and `vertical_ratio` is nearly
+a function of the pupil's y alone: its up/down order is about the pupil's. The 68-point model needs a whole face,
 which a 64 px eye crop does not hold."""
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from gazepipe.tracking.pupil import locate
 from gazepipe.tracking.tracker import _ratios
 
 SIZE = 64
-ASPECT = 0.3
+# dlib's eye contour (its order: corner, two upper-lid points, corner, two lower-lid points) in units of the
+# corner span from the corners' midpoint, y down: the median over the 9,856 eyes the tracker cut from the `tune`
+# renders that trained `pupil_net` (`train_pupil.py`'s cache), in their crops, which are aligned to the corner
+# axis. Its box's centre lies 0.06 of the span above the corners.
+SHAPE = np.array([(-0.5, 0.0), (-0.18, -0.21), (0.18, -0.21), (0.5, 0.0), (0.18, 0.09), (-0.18, 0.09)])
 
 
 def contour(size: int = SIZE) -> np.ndarray:
-    """The six eye points (dlib's order: corner, two upper-lid points, corner, two lower-lid points)."""
-    left, right, middle = size / 6.0 - 0.5, 5.0 * size / 6.0 - 0.5, size / 2.0 - 0.5
-    span = right - left
-    half = ASPECT * span / 2.0
-    thirds = (left + span / 3.0, left + 2.0 * span / 3.0)
-    return np.array([(left, middle), (thirds[0], middle - half), (thirds[1], middle - half),
-                     (right, middle), (thirds[1], middle + half), (thirds[0], middle + half)])
+    """The six eye points in a crop of `size`: SHAPE scaled to the box's width (a third of the crop's) with
+    its box centred in the crop."""
+    span = size / 1.5
+    box = (SHAPE.min(axis=0) + SHAPE.max(axis=0)) / 2.0
+    return (SHAPE - box) * span + (size / 2.0 - 0.5)
 
 
 Measured = list[tuple[testdata.GazeEye, np.ndarray | None, float | None]]
