@@ -14,7 +14,8 @@ that its calibration completes. Parameters were tuned on the `tune` half of a sp
 person; the table reports the other half (`--split test`, the default). `faces-helen-afw` has its own split by
 photo (`testdata.helen_afw_split`) and adds per-category figures (`categories.py`), open eyes answered closed,
 the vertical ratio against the human lids and irises moved up and down; `--columbia` runs the pupil stage on
-real eyes with a known gaze (`columbia.py`)."""
+real eyes with a known gaze (`columbia.py`), on the people of `--split` (split once by person,
+`testdata.columbia_split`)."""
 
 from __future__ import annotations
 
@@ -440,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="also run GazeTracking's method")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     parser.add_argument("--split", choices=("test", "tune", "all"), default="test",
-                        help="which half of the split by source to report (default: the untuned half)")
+                        help="which half of the split by source (Columbia: by person) to report (default: the "
+                             "untuned half)")
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
     parser.add_argument("--set", choices=SETS, nargs="+", dest="sets",
                         help="only these face sets (default: every set of the folders given)")
@@ -498,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
 
             report["baseline"]["eyes"] = eye_scores(baseline_in_face, args.eyes, args.split, args.limit)
     if args.columbia:
-        people = sorted({e.subject for e in testdata.columbia_eyes()})[: args.limit]
-        report["columbia"] = columbia.summarise(
-            columbia.measure(e for e in testdata.columbia_eyes() if e.subject in people))
+        # its people split once (`testdata.columbia_split`): 1-12 tune (`train_pupil.py --pairs`), 13-25 test
+        eyes = [e for e in testdata.columbia_eyes() if args.split in ("all", testdata.columbia_split(e))]
+        people = sorted({e.subject for e in eyes})[: args.limit]
+        report["columbia"] = {"split": args.split, **columbia.summarise(
+            columbia.measure(e for e in eyes if e.subject in people))}
     report["meta"] = {"split": args.split, "commit": _commit(),
                       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                       "calibration_frames": CALIBRATION_FRAMES}

@@ -290,6 +290,16 @@ def columbia_eyes() -> list[GazeEye]:
                 for row in csv.DictReader(labels) if row["plausible_crop"] == "1"]
 
 
+# `columbia-eyes` people 1-12 may be tuned on (`train_pupil.py --pairs`), 13-25 are for reporting: fixed once, by
+# person, so that no person's eyes are on both sides.
+COLUMBIA_TUNE_PEOPLE = range(1, 13)
+
+
+def columbia_split(eye: GazeEye) -> str:
+    """"tune" or "test" for a `columbia-eyes` crop, by its person."""
+    return "tune" if eye.subject in COLUMBIA_TUNE_PEOPLE else "test"
+
+
 def patch_split(source: str) -> str:
     """"tune" or "test" for an eye patch's source image (CEW: `<source>_face_<n>_<L|R>.jpg`), by a stable
     hash, so that both eyes of a face, and all faces of a photo, fall on one side."""

@@ -53,7 +53,8 @@ def test_accuracy_benchmark_on_helen_afw_and_columbia() -> None:
             assert sum(summary["n"] for summary in bands.values()) == faces[key]["n"]
     assert faces["helen_vertical_62"]["slope_y"] is not None and 0.0 <= faces["helen_vertical_62"]["v_order"] <= 1.0
     columbia = report["columbia"]
-    assert columbia["people"] == 3 and columbia["pairs"] > 0 and 0.0 <= columbia["y_pairs_right"] <= 1.0
+    assert columbia["split"] == "all" and columbia["people"] == 3
+    assert columbia["pairs"] > 0 and 0.0 <= columbia["y_pairs_right"] <= 1.0
     # the pupil's x follows the real eyes' sideways gaze (about 0.96 at ef9bfbc)
     assert columbia["x_rank_median"] > 0.8
     assert "helen_vertical_62 by category" in result.stdout and "columbia-eyes" in result.stdout
@@ -66,3 +67,11 @@ def test_helen_afw_split_keeps_each_photo_on_one_side() -> None:
     assert len(sides) == len(photos) < len(faces)  # one side per photo, and photos with several faces
     halves = Counter(testdata.helen_afw_split(face) for face in faces)
     assert (halves["tune"], halves["test"]) == (605, 587)
+
+
+def test_columbia_split_keeps_each_person_on_one_side() -> None:
+    eyes = testdata.columbia_eyes()
+    sides = {(eye.subject, testdata.columbia_split(eye)) for eye in eyes}
+    people = Counter(side for _, side in sides)
+    assert len(sides) == 25 and (people["tune"], people["test"]) == (12, 13)
+    assert Counter(testdata.columbia_split(eye) for eye in eyes) == {"tune": 2445, "test": 2711}
