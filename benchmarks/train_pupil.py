@@ -19,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import columbia
 import cv2
 import numpy as np
 import testdata
@@ -51,6 +52,14 @@ HUBER = 0.25  # of a UNIT: larger errors count linearly (a few labels are off: a
 JITTER = 2.0
 TURN = 6.0
 ZOOM = 0.07
+# `--pairs`: after `train`, PAIR_EPOCHS more passes over the renders, each batch joined by PAIR_BATCH real up/down
+# pairs of the `columbia-eyes` tune people, whose loss (weighted PAIR_WEIGHT) asks the eye looking down for a
+# centre at least PAIR_MARGIN crop pixels lower than the same eye looking up
+PAIR_EPOCHS = 10
+PAIR_BATCH = 32
+PAIR_WEIGHT = 0.1
+PAIR_MARGIN = 1.0
+PAIR_RATE = 1e-3
 
 
 @dataclass
@@ -191,6 +200,54 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0) -> dict[str, np
     return params
 
 
+def columbia_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """The `columbia-eyes` tune people's up/down pairs (V = +10 and V = -10, same person, eye, head pose and H) as
+    the tracker's eye crops over `columbia.contour()`: (N, H, W) looking up, and the same looking down."""
+    crops: dict[tuple[int, str, int, int], dict[int, np.ndarray]] = {}
+    points = columbia.contour()
+    for gaze_eye in testdata.columbia_eyes():
+        if testdata.columbia_split(gaze_eye) == "tune" and gaze_eye.vertical in (-10, 10):
+            key = (gaze_eye.subject, gaze_eye.eye, gaze_eye.head, gaze_eye.horizontal)
+            crops.setdefault(key, {})[gaze_eye.vertical] = Eye(testdata.read_grey(gaze_eye.file), points).crop
+    pairs = [pair for pair in crops.values() if len(pair) == 2]
+    return np.array([pair[10] for pair in pairs]), np.array([pair[-10] for pair in pairs])
+
+
+def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.ndarray,
+                  pairs: tuple[np.ndarray, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """`params` trained further on the renders (the Huber loss, as `train`) and, in every batch, on real eyes
+    moving up and down: a hinge on the heights of the two centres of each pair. The renders leave the lids in
+    place; the real pairs carry the lids that follow the gaze, which no rendering here gives."""
+    rng = np.random.default_rng(seed)
+    up, down = pairs
+    steps = PAIR_EPOCHS * int(np.ceil(len(crops) / BATCH))
+    adam = Adam(params, PAIR_RATE, WEIGHT_DECAY, steps)
+    origin = np.repeat(pupil_net.ORIGIN[None], 2 * PAIR_BATCH, axis=0)
+    for _ in range(PAIR_EPOCHS):
+        order = rng.permutation(len(crops))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            chosen = rng.integers(0, len(up), PAIR_BATCH)
+            windows, truth = augment(crops[idx], targets[idx], rng)
+            # the pairs' heights are read against where the augmentation put a fixed crop point (the window's
+            # centre), so each window's own shift, turn and zoom leave the comparison alone
+            pair_windows, marks = augment(np.concatenate([up[chosen], down[chosen]]), origin, rng)
+            hidden, acts = trunk(params, normalise(np.concatenate([windows, pair_windows])))
+            out = hidden @ params["w4"] + params["b4"]
+            dout = np.zeros_like(out)
+            n = len(idx)
+            dout[:n] = np.clip(out[:n] - truth, -HUBER, HUBER) / n
+            heights = out[n:, 1] - marks[:, 1]
+            short = (heights[PAIR_BATCH:] - heights[:PAIR_BATCH]) < PAIR_MARGIN / pupil_net.UNIT
+            dout[n:n + PAIR_BATCH, 1] = PAIR_WEIGHT * short / PAIR_BATCH
+            dout[n + PAIR_BATCH:, 1] = -PAIR_WEIGHT * short / PAIR_BATCH
+            dout = dout.astype(np.float32)
+            grads = trunk_backward(params, acts, dout @ params["w4"].T)
+            grads.update(w4=hidden.T @ dout, b4=dout.sum(axis=0))
+            adam.update(grads)
+    return params
+
+
 def errors(params: dict[str, np.ndarray], eyes: Eyes) -> np.ndarray:
     """Each eye's error (the network's centre against the target) over the frame's inter-iris distance."""
     windows = np.array([pupil_net.window(c) for c in eyes.crops], np.float32)
@@ -204,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=pupil_net.WEIGHTS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pairs", action="store_true",
+                        help="then train on with the columbia-eyes tune people's up/down pairs (`tune_on_pairs`)")
     args = parser.parse_args(argv)
     if args.cache is not None and args.cache.exists():
         eyes = Eyes.load(args.cache)
@@ -213,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             eyes.save(args.cache)
     fit = ~eyes.held_out
     params = train(eyes.crops[fit].astype(np.float32), eyes.targets[fit], args.seed)
+    if args.pairs:
+        params = tune_on_pairs(params, eyes.crops[fit].astype(np.float32), eyes.targets[fit], columbia_pairs(),
+                               args.seed)
     np.savez_compressed(args.out, **params)  # type: ignore[arg-type]
     for name, part in (("trained on", fit), ("held out", eyes.held_out)):
         e = errors(params, eyes.subset(part))

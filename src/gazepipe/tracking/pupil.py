@@ -1,8 +1,8 @@
 """The pupil: the iris found as the darkest disc inside the eye opening, refined to sub-pixel by fitting
 discs to the pixels darker and brighter than the eye's threshold. Where the iris lies across the eye,
 darkness just under the upper lid counts less: lashes and the lid's shadow are dark there. A learned cue
-(`pupil_net`, from the eye's appearance) takes over where the two disagree, and their disagreement lowers the
-confidence."""
+(`pupil_net`, from the eye's appearance) takes over where the two disagree and gives the height, and their
+disagreement lowers the confidence."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ LIMBUS_OPEN = 5
 # by AGREE_FREE to AGREE_FREE + DISAGREE pixels (chosen there too, by how well it ranks the eyes' errors).
 NET_APART = 2.0
 NET_SHARE = 0.7
+# Up and down, the cue's height counts at least NET_Y_SHARE: on real eyes moving up and down (the `columbia-eyes`
+# tune people) and on the held-out `tune` renders it orders the moves better than the blend (the fit's height
+# barely follows the iris when the lids clip it).
+NET_Y_SHARE = 1.0
 FIT_WEIGHT = 2.0
 AGREE_FREE = 1.0
 DISAGREE = 6.0
@@ -156,7 +160,7 @@ def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | Non
     net_x, net_y = learned or pupil_net.centres([eye])[0]
     apart = math.hypot(net_x - cx, net_y - cy)
     share = 1.0 if apart > NET_APART else NET_SHARE
-    centre = (cx + share * (net_x - cx), cy + share * (net_y - cy))
+    centre = (cx + share * (net_x - cx), cy + max(share, NET_Y_SHARE) * (net_y - cy))
     agreement = min(max(1.0 - (apart - AGREE_FREE) / DISAGREE, 0.0), 1.0)
     return Pupil(centre, min(FIT_WEIGHT * confidence, 1.0) * agreement, None, observed)
 
