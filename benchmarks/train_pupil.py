@@ -2,13 +2,15 @@
 `tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
 the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/pupilnet/eyes.npz]
+    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/pupilnet/eyes.npz] [--pairs]
 
 Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 45-70 px between the irises) with
 both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by random shifts; the tracker's own fit
 (dlib's landmarks on the rendered frame, two passes as in a session) cuts the eyes, so the contour's noise is
 the real one. The target is the moved MediaPipe iris centre in crop coordinates. A fifth of the `tune` photos
-(by a hash) is held out of training, for choosing how the pupil stage fuses the cue with its own fit."""
+(by a hash) is held out of training, for choosing how the pupil stage fuses the cue with its own fit. With
+`--pairs` it then trains on with real eyes looking up and down (the `columbia-eyes` tune people, persons 1-12),
+whose lids follow the gaze as no render's do; the committed weights were made so."""
 
 from __future__ import annotations
 
