@@ -188,9 +188,8 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = Fa
     leaves them, about the truth by a spread of FINE_SPREAD."""
     rng = np.random.default_rng(seed)
     size = (pupil_net.FINE_WIDTH, pupil_net.FINE_HEIGHT) if fine else (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
-    read = 1 if fine else pupil_net.COARSE_BIN  # pixels per pixel the network reads
     params = init(rng, FINE_CHANNELS if fine else CHANNELS, FINE_HIDDEN if fine else HIDDEN,
-                  (size[0] // read // 4) * (size[1] // read // 4), (2,))
+                  (size[0] // 4) * (size[1] // 4), (2,))
     epochs = FINE_EPOCHS if fine else EPOCHS
     adam = Adam(params, LEARNING_RATE, WEIGHT_DECAY, epochs * int(np.ceil(len(crops) / BATCH)))
     for _ in range(epochs):
@@ -202,8 +201,6 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = Fa
             else:
                 centres = np.broadcast_to(pupil_net.ORIGIN, (len(idx), 2))
             windows, truth = augment(crops[idx], targets[idx], centres, size, rng)
-            if not fine:
-                windows = pupil_net.binned(windows)
             hidden, acts = trunk(params, normalise(windows))
             dout = (np.clip(hidden @ params["w4"] + params["b4"] - truth, -HUBER, HUBER) / len(idx)).astype(np.float32)
             grads = trunk_backward(params, acts, dout @ params["w4"].T)

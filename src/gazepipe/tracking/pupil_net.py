@@ -28,9 +28,6 @@ WINDOW_TOP = round(2 * HALF_HEIGHT * EYE_WIDTH - WINDOW_HEIGHT) // 2
 ORIGIN = np.array([WINDOW_LEFT + (WINDOW_WIDTH - 1) / 2, WINDOW_TOP + (WINDOW_HEIGHT - 1) / 2])
 ORIGIN_X = float(ORIGIN[0])
 UNIT = 8.0
-# The first pass reads its window averaged over blocks of COARSE_BIN x COARSE_BIN pixels: it only has to bring
-# the second pass's window near the iris.
-COARSE_BIN = 1
 # The second pass's window, centred on the first pass's estimate (sub-pixel): the iris and the sclera beside it.
 FINE_WIDTH = 32
 FINE_HEIGHT = 24
@@ -56,12 +53,6 @@ def window(crop: np.ndarray) -> np.ndarray:
     return crop[WINDOW_TOP:WINDOW_TOP + WINDOW_HEIGHT, WINDOW_LEFT:WINDOW_LEFT + WINDOW_WIDTH]
 
 
-def binned(windows: np.ndarray) -> np.ndarray:
-    """(N, height, width) windows averaged over COARSE_BIN x COARSE_BIN blocks, as the first pass reads them."""
-    n, h, w, k = *windows.shape, COARSE_BIN
-    return windows.reshape(n, h // k, k, w // k, k).mean(axis=(2, 4), dtype=np.float32)
-
-
 def predict(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
     """One network's outputs for (N, height, width) windows: (N, 2), the centre's offset from the window's
     centre in UNITs."""
@@ -73,7 +64,7 @@ def estimate(nets: Nets, crops: Sequence[np.ndarray]) -> np.ndarray:
     """The iris centres (N, 2) in the crops' coordinates: the first pass over the fixed window, then the second
     over a window re-centred on its estimate, which corrects what a single regressor shrinks toward its window's
     centre."""
-    first = predict(nets[0], binned(np.stack([window(crop) for crop in crops]))) * UNIT + ORIGIN
+    first = predict(nets[0], np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
     size = (FINE_WIDTH, FINE_HEIGHT)
     fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, first.tolist(), strict=True)])
     return np.asarray(first + predict(nets[1], fine) * UNIT)
