@@ -65,11 +65,11 @@ def estimate(nets: Nets, crops: Sequence[np.ndarray]) -> np.ndarray:
     along the corner axis corrected by the second pass over a window re-centred on its estimate (a single
     regressor shrinks it toward its window's centre). The height stays the first pass's: the second's ordered
     real eyes' up and down worse (Columbia pairs 63 -> 58 %) though it followed the renders' better."""
-    first = predict(nets[0], np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
+    found = predict(nets[0], np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
     size = (FINE_WIDTH, FINE_HEIGHT)
-    fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, first.tolist(), strict=True)])
-    first[:, 0] += predict(nets[1], fine)[:, 0] * UNIT
-    return first
+    fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, found.tolist(), strict=True)])
+    found[:, 0] += predict(nets[1], fine)[:, 0] * UNIT
+    return found
 
 
 def centres(eyes: Sequence[Eye]) -> list[tuple[float, float]]:
