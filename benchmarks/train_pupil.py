@@ -1,4 +1,5 @@
-"""Trains the pupil stage's learned iris-centre cue (a small CNN regressor over the tracker's eye crop) on the
+"""Trains the pupil stage's learned iris-centre cue (two small CNN regressors over the tracker's eye crop: a
+first pass over a fixed window, a second over a window re-centred on the first's estimate) on the
 `tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
 the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
 
@@ -62,6 +63,13 @@ PAIR_BATCH = 32
 PAIR_WEIGHT = 0.1
 PAIR_MARGIN = 1.0
 PAIR_RATE = 1e-3
+# the second pass (`pupil_net.FINE_*`): its network, and its windows' centres about the truth in training, as a
+# first pass leaves them (crop pixels, per axis: normal, cut at FINE_REACH)
+FINE_CHANNELS = (8, 16)
+FINE_HIDDEN = 48
+FINE_EPOCHS = 40
+FINE_SPREAD = 2.5
+FINE_REACH = 7.0
 
 
 @dataclass
@@ -149,24 +157,26 @@ def collect(jobs: int) -> Eyes:
     return Eyes(**{k: np.array([row[k] for row in rows]) for k in Eyes.__dataclass_fields__})
 
 
-def augment(crops: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Windows cut from the crops, mirrored half the time, shifted, turned and scaled a little (the targets
-    follow), then re-lit (gamma, contrast), blurred, noised and JPEG-compressed; and their targets in UNITs."""
-    size = (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+def augment(crops: np.ndarray, targets: np.ndarray, centres: np.ndarray, size: tuple[int, int],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of `size` (width, height) centred on `centres` of the crops, mirrored half the time, shifted,
+    turned and scaled a little (the targets follow), then re-lit (gamma, contrast), blurred, noised and
+    JPEG-compressed; and their targets' offsets from the windows' centres in UNITs."""
     windows = np.empty((len(crops), size[1], size[0]), np.float32)
     out = np.empty_like(targets)
-    for i, (crop, target) in enumerate(zip(crops, targets, strict=True)):
+    middle = (np.array(size) - 1) / 2
+    for i, (crop, target, centre) in enumerate(zip(crops, targets, centres, strict=True)):
         if rng.random() < 0.5:  # a left eye mirrored is a right eye
             crop = crop[:, ::-1]
             target = np.array([crop.shape[1] - 1 - target[0], target[1]])
+            centre = np.array([crop.shape[1] - 1 - centre[0], centre[1]])
         angle, zoom = np.radians(rng.uniform(-TURN, TURN)), rng.uniform(1 - ZOOM, 1 + ZOOM)
         turn = zoom * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        centre = pupil_net.ORIGIN
-        # crop -> window: about the window's centre, then shifted; the window's pixel (0, 0) is crop (LEFT, TOP)
-        shift = centre - (pupil_net.WINDOW_LEFT, pupil_net.WINDOW_TOP) + rng.uniform(-JITTER, JITTER, 2)
-        m = np.hstack([turn, (shift - turn @ centre)[:, None]])
+        # crop -> window: turned about the window's centre, then shifted
+        shift = rng.uniform(-JITTER, JITTER, 2)
+        m = np.hstack([turn, (middle + shift - turn @ centre)[:, None]])
         w = cv2.warpAffine(np.ascontiguousarray(crop), m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out[i] = (turn @ target + m[:, 2] - (centre - (pupil_net.WINDOW_LEFT, pupil_net.WINDOW_TOP))) / pupil_net.UNIT
+        out[i] = (turn @ target + m[:, 2] - middle) / pupil_net.UNIT
         windows[i] = _relit(w, rng)
     return windows, out
 
@@ -183,17 +193,25 @@ def _relit(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """Adam on the Huber loss of the centre, learning rate on a cosine schedule to zero."""
+def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = False) -> dict[str, np.ndarray]:
+    """Adam on the Huber loss of the centre, learning rate on a cosine schedule to zero: the first pass's
+    network over the fixed window, or (`fine`) the second pass's over windows centred where a first pass
+    leaves them, about the truth by a spread of FINE_SPREAD."""
     rng = np.random.default_rng(seed)
-    pooled = (pupil_net.WINDOW_WIDTH // 4) * (pupil_net.WINDOW_HEIGHT // 4)
-    params = init(rng, CHANNELS, HIDDEN, pooled, (2,))
-    adam = Adam(params, LEARNING_RATE, WEIGHT_DECAY, EPOCHS * int(np.ceil(len(crops) / BATCH)))
-    for _ in range(EPOCHS):
+    size = (pupil_net.FINE_WIDTH, pupil_net.FINE_HEIGHT) if fine else (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+    params = init(rng, FINE_CHANNELS if fine else CHANNELS, FINE_HIDDEN if fine else HIDDEN,
+                  (size[0] // 4) * (size[1] // 4), (2,))
+    epochs = FINE_EPOCHS if fine else EPOCHS
+    adam = Adam(params, LEARNING_RATE, WEIGHT_DECAY, epochs * int(np.ceil(len(crops) / BATCH)))
+    for _ in range(epochs):
         order = rng.permutation(len(crops))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
-            windows, truth = augment(crops[idx], targets[idx], rng)
+            if fine:
+                centres = targets[idx] + np.clip(rng.normal(0, FINE_SPREAD, (len(idx), 2)), -FINE_REACH, FINE_REACH)
+            else:
+                centres = np.broadcast_to(pupil_net.ORIGIN, (len(idx), 2))
+            windows, truth = augment(crops[idx], targets[idx], centres, size, rng)
             hidden, acts = trunk(params, normalise(windows))
             dout = (np.clip(hidden @ params["w4"] + params["b4"] - truth, -HUBER, HUBER) / len(idx)).astype(np.float32)
             grads = trunk_backward(params, acts, dout @ params["w4"].T)
@@ -225,15 +243,17 @@ def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.
     steps = PAIR_EPOCHS * int(np.ceil(len(crops) / BATCH))
     adam = Adam(params, PAIR_RATE, WEIGHT_DECAY, steps)
     origin = np.repeat(pupil_net.ORIGIN[None], 2 * PAIR_BATCH, axis=0)
+    size = (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+    centres = np.broadcast_to(pupil_net.ORIGIN, (BATCH, 2))
     for _ in range(PAIR_EPOCHS):
         order = rng.permutation(len(crops))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
             chosen = rng.integers(0, len(up), PAIR_BATCH)
-            windows, truth = augment(crops[idx], targets[idx], rng)
+            windows, truth = augment(crops[idx], targets[idx], centres[:len(idx)], size, rng)
             # the pairs' heights are read against where the augmentation put a fixed crop point (the window's
             # centre), so each window's own shift, turn and zoom leave the comparison alone
-            pair_windows, marks = augment(np.concatenate([up[chosen], down[chosen]]), origin, rng)
+            pair_windows, marks = augment(np.concatenate([up[chosen], down[chosen]]), origin, origin, size, rng)
             hidden, acts = trunk(params, normalise(np.concatenate([windows, pair_windows])))
             out = hidden @ params["w4"] + params["b4"]
             dout = np.zeros_like(out)
@@ -250,10 +270,9 @@ def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.
     return params
 
 
-def errors(params: dict[str, np.ndarray], eyes: Eyes) -> np.ndarray:
-    """Each eye's error (the network's centre against the target) over the frame's inter-iris distance."""
-    windows = np.array([pupil_net.window(c) for c in eyes.crops], np.float32)
-    centres = pupil_net.predict(params, windows) * pupil_net.UNIT + pupil_net.ORIGIN
+def errors(nets: pupil_net.Nets, eyes: Eyes) -> np.ndarray:
+    """Each eye's error (the two passes' centre against the target) over the frame's inter-iris distance."""
+    centres = pupil_net.estimate(nets, list(eyes.crops))
     return np.asarray(np.linalg.norm(centres - eyes.targets, axis=1) / eyes.scale / eyes.distance)
 
 
@@ -273,13 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.cache is not None:
             eyes.save(args.cache)
     fit = ~eyes.held_out
-    params = train(eyes.crops[fit].astype(np.float32), eyes.targets[fit], args.seed)
+    crops, targets = eyes.crops[fit].astype(np.float32), eyes.targets[fit]
+    first = train(crops, targets, args.seed)
     if args.pairs:
-        params = tune_on_pairs(params, eyes.crops[fit].astype(np.float32), eyes.targets[fit], columbia_pairs(),
-                               args.seed)
-    np.savez_compressed(args.out, **params)  # type: ignore[arg-type]
+        first = tune_on_pairs(first, crops, targets, columbia_pairs(), args.seed)
+    nets = first, train(crops, targets, args.seed, fine=True)
+    np.savez_compressed(args.out, **nets[0], **{pupil_net.FINE + k: v for k, v in nets[1].items()})  # type: ignore[arg-type]
     for name, part in (("trained on", fit), ("held out", eyes.held_out)):
-        e = errors(params, eyes.subset(part))
+        e = errors(nets, eyes.subset(part))
         print(f"{name}: {int(part.sum())} eyes, error / inter-iris distance: median {np.median(e):.4f}, "
               f"<= 0.05 {np.mean(e <= 0.05):.3f}, <= 0.10 {np.mean(e <= 0.10):.3f}")
     print(f"-> {args.out}")

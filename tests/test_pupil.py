@@ -44,8 +44,8 @@ def test_the_learned_cue_loads_and_puts_the_iris_inside_each_eye(tracker: GazeTr
 
 
 @pytest.mark.parametrize(("name", "shift", "side"), [
-    ("helen/2010631499_1.jpg", -0.8, 1),  # light iris, eye 0.15-0.25 open
-    ("helen/1012675629_1.jpg", -0.4, 0),  # light iris, eye 0.15-0.25 open
+    ("afw/4538917191_14.jpg", -0.4, 0),  # light iris, eye 0.15-0.25 open
+    ("helen/1753768714_1.jpg", 0.4, 0),  # iris 0.48 of the sclera (the light end of medium), 0.27 open
 ])
 def test_a_light_iris_that_the_darkness_fit_misses_is_found(
         tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch, name: str, shift: float, side: int) -> None:
