@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import testdata
@@ -73,27 +74,32 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def up_down_pairs(eyes: Iterable[testdata.GazeEye]) -> list[tuple[testdata.GazeEye, testdata.GazeEye]]:
+    """The up/down pairs among `eyes`, in the order met: looking up and looking down (V = +10 and V = -10) with
+    the same person, eye, head pose and H."""
+    found: dict[tuple[int, str, int, int], dict[int, testdata.GazeEye]] = defaultdict(dict)
+    for eye in eyes:
+        if eye.vertical in (-10, 10):
+            found[(eye.subject, eye.eye, eye.head, eye.horizontal)][eye.vertical] = eye
+    return [(pair[10], pair[-10]) for pair in found.values() if len(pair) == 2]
+
+
 def summarise(measured: Measured) -> dict[str, object]:
     """Per person, eye and head pose: the rank correlation of pupil x with the sideways angle (over all its
-    crops with a pupil); over the up/down pairs (V = +10 and V = -10, same person, eye, head pose and H): the
-    share whose pupil y (and `vertical_ratio`) is smaller looking up. A pair without both pupils counts as not
-    ordered; ties too."""
+    crops with a pupil); over the `up_down_pairs`: the share whose pupil y (and `vertical_ratio`) is smaller
+    looking up. A pair without both pupils counts as not ordered; ties too."""
     groups: dict[tuple[int, str, int], list[tuple[int, float]]] = defaultdict(list)
-    pairs: dict[tuple[int, str, int, int], dict[int, tuple[float, float] | None]] = defaultdict(dict)
-    found = 0
+    answers: dict[Path, tuple[float, float] | None] = {}
     for eye, pupil, vertical in measured:
-        key = (eye.subject, eye.eye, eye.head)
-        answer = None if pupil is None or vertical is None else (float(pupil[1]), vertical)
-        found += answer is not None
+        answers[eye.file] = None if pupil is None or vertical is None else (float(pupil[1]), vertical)
         if pupil is not None:
-            groups[key].append((eye.horizontal, float(pupil[0])))
-        if eye.vertical in (-10, 10):
-            pairs[(*key, eye.horizontal)][eye.vertical] = answer
+            groups[(eye.subject, eye.eye, eye.head)].append((eye.horizontal, float(pupil[0])))
+    found = sum(answer is not None for answer in answers.values())
     correlations = {key: spearman(*np.array(values).T) for key, values in groups.items() if len(values) >= 3}
     valid = [c for c in correlations.values() if c is not None]
-    complete = [p for p in pairs.values() if len(p) == 2]
-    y_right = [p[10] is not None and p[-10] is not None and p[10][0] < p[-10][0] for p in complete]
-    v_right = [p[10] is not None and p[-10] is not None and p[10][1] < p[-10][1] for p in complete]
+    complete = [(answers[up.file], answers[down.file]) for up, down in up_down_pairs(e for e, _, _ in measured)]
+    y_right = [up is not None and down is not None and up[0] < down[0] for up, down in complete]
+    v_right = [up is not None and down is not None and up[1] < down[1] for up, down in complete]
     return {
         "n": len(measured),
         "pupil_found": found / max(len(measured), 1),

@@ -19,6 +19,7 @@ import argparse
 import multiprocessing
 import sys
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,16 +222,15 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = Fa
 
 
 def columbia_pairs() -> tuple[np.ndarray, np.ndarray]:
-    """The `columbia-eyes` tune people's up/down pairs (V = +10 and V = -10, same person, eye, head pose and H) as
-    the tracker's eye crops over `columbia.contour()`: (N, H, W) looking up, and the same looking down."""
-    crops: dict[tuple[int, str, int, int], dict[int, np.ndarray]] = {}
+    """The `columbia-eyes` tune people's `columbia.up_down_pairs` as the tracker's eye crops over
+    `columbia.contour()`: (N, H, W) looking up, and the same looking down."""
     points = columbia.contour()
-    for gaze_eye in testdata.columbia_eyes():
-        if testdata.columbia_split(gaze_eye) == "tune" and gaze_eye.vertical in (-10, 10):
-            key = (gaze_eye.subject, gaze_eye.eye, gaze_eye.head, gaze_eye.horizontal)
-            crops.setdefault(key, {})[gaze_eye.vertical] = Eye(testdata.read_grey(gaze_eye.file), points).crop
-    pairs = [pair for pair in crops.values() if len(pair) == 2]
-    return np.array([pair[10] for pair in pairs]), np.array([pair[-10] for pair in pairs])
+    pairs = columbia.up_down_pairs(e for e in testdata.columbia_eyes() if testdata.columbia_split(e) == "tune")
+
+    def crops(eyes: Iterable[testdata.GazeEye]) -> np.ndarray:
+        return np.array([Eye(testdata.read_grey(eye.file), points).crop for eye in eyes])
+
+    return crops(up for up, _ in pairs), crops(down for _, down in pairs)
 
 
 def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.ndarray,

@@ -76,14 +76,7 @@ def test_real_eyes_looking_up_have_higher_pupils() -> None:
     """The `columbia-eyes` test people (never tuned on), every eye, head pose and sideways gaze: of each pair
     looking up and down (V = +10 and -10 degrees) the pupil is higher looking up on most (68 % before the pair
     training of 2026-12-07, 93 % after)."""
-    points = columbia.contour()
-    pairs: dict[tuple[int, str, int, int], dict[int, float]] = {}
-    for gaze_eye in testdata.columbia_eyes():
-        if testdata.columbia_split(gaze_eye) == "test" and gaze_eye.vertical in (-10, 10):
-            found = pupil.locate(Eye(testdata.read_grey(gaze_eye.file), points), None)
-            assert found.centre is not None
-            key = (gaze_eye.subject, gaze_eye.eye, gaze_eye.head, gaze_eye.horizontal)
-            pairs.setdefault(key, {})[gaze_eye.vertical] = found.centre[1]
-    heights = [pair for pair in pairs.values() if len(pair) == 2]
-    assert len(heights) > 800
-    assert np.mean([pair[10] < pair[-10] for pair in heights]) >= 0.85
+    eyes = [e for e in testdata.columbia_eyes() if testdata.columbia_split(e) == "test" and e.vertical in (-10, 10)]
+    summary = columbia.summarise(columbia.measure(eyes))
+    assert summary["pupil_found"] == 1.0 and summary["pairs"] > 800  # type: ignore[operator]
+    assert summary["y_pairs_right"] >= 0.85  # type: ignore[operator]
