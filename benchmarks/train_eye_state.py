@@ -47,9 +47,6 @@ CLOSED_BELOW = 0.08
 SHIFTS = (0.0, -0.8, 0.8)
 # CEW's closed patches count this many times, so that the many open faces do not outweigh closures.
 CLOSED_REPEAT = 2
-# This share of the training patches gets a glasses frame's rim drawn about the eye (`glasses`): about a fifth
-# of the closed CEW tune eyes the networks missed (out of fold) were behind glasses, most scored near 0.
-GLASSES = 0.3
 
 
 def backward(params: dict[str, np.ndarray], acts: Activations, dlogit: np.ndarray) -> dict[str, np.ndarray]:
@@ -74,20 +71,9 @@ def degrade(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return patch
 
 
-def glasses(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A glasses frame's rim: an ellipse about the eye's size near the patch's centre, 1-2 px wide, darker or
-    lighter than the skin."""
-    out = np.ascontiguousarray(patch)
-    centre = (int(rng.integers(8, 17)), int(rng.integers(8, 17)))
-    axes = (int(rng.integers(11, 19)), int(rng.integers(7, 14)))
-    shade = float(rng.choice((rng.uniform(0, 60), rng.uniform(190, 255))))
-    cv2.ellipse(out, centre, axes, rng.uniform(-20, 20), 0, 360, shade, int(rng.integers(1, 3)), cv2.LINE_AA)
-    return out
-
-
 def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mirrored (a left eye mirrored is a right eye), slightly rotated, scaled, shifted and re-lit, sometimes
-    behind a `glasses` rim, then `degrade`d."""
+    """Mirrored (a left eye mirrored is a right eye), slightly rotated, scaled, shifted and re-lit, then
+    `degrade`d."""
     out = np.empty_like(batch)
     for i, patch in enumerate(batch):
         if rng.random() < 0.5:
@@ -97,8 +83,6 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out[i] = cv2.warpAffine(np.ascontiguousarray(patch), m, (24, 24), borderMode=cv2.BORDER_REPLICATE)
     out = (out * rng.uniform(0.8, 1.2, (len(batch), 1, 1))).astype(np.float32)
     for i in range(len(out)):
-        if rng.random() < GLASSES:
-            out[i] = glasses(out[i], rng)
         out[i] = degrade(out[i], rng)
     return out
 

@@ -54,10 +54,6 @@ def test_the_activations_give_the_loss_gradient(cew: tuple[np.ndarray, np.ndarra
     patches, closed = cew
     params = {k: v.astype(np.float32) for k, v in eye_state.load_weights()[0].items()}
     x, y = eye_state.normalise(patches[::4]), closed[::4].astype(np.float32)
-    # Flat, saturated areas of CEW patches give 2x2 pooling windows whose maxima tie exactly: the loss has a kink
-    # there and the finite difference no single slope (by 8 % on the first convolution with the weights of
-    # 2026-12-07's session 7). Noise far below a grey level breaks the ties.
-    x += np.random.default_rng(0).normal(0.0, 1e-3, x.shape).astype(np.float32)
 
     def loss(p: dict[str, np.ndarray]) -> float:
         logits = eye_state.forward(p, x)[0].astype(np.float64)

@@ -264,7 +264,7 @@ def test_a_face_whose_open_eyes_look_closed_is_answered_open_once_its_session_kn
     pasted = PastedEyes(tracker, still)
     answers = [tracker.track(pasted.frame_with(p), calibration.hints(out)).eyes_closed
                for p, c in zip(patches, closed, strict=True) if c]
-    assert sum(answers) >= len(answers) * 2 // 3  # 29 of 40 here (35 with the fixed threshold)
+    assert sum(answers) >= len(answers) * 2 // 3  # 28 of 40 here (34 with the fixed threshold)
 
 
 def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> None:
