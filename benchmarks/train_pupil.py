@@ -10,8 +10,8 @@ both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by rando
 (dlib's landmarks on the rendered frame, two passes as in a session) cuts the eyes, so the contour's noise is
 the real one. The target is the moved MediaPipe iris centre in crop coordinates. A fifth of the `tune` photos
 (by a hash) is held out of training, for choosing how the pupil stage fuses the cue with its own fit. With
-`--pairs` it then trains on with real eyes looking up and down (the `columbia-eyes` tune people, persons 1-12),
-whose lids follow the gaze as no render's do; the committed weights were made so."""
+`--pairs` it then trains each network on with real eyes looking up and down (the `columbia-eyes` tune people,
+persons 1-12), whose lids follow the gaze as no render's do; the committed weights were made so."""
 
 from __future__ import annotations
 
@@ -194,12 +194,25 @@ def _relit(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _size(fine: bool) -> tuple[int, int]:
+    """The (width, height) of the first pass's window, or (`fine`) of the second's."""
+    return (pupil_net.FINE_WIDTH, pupil_net.FINE_HEIGHT) if fine else (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+
+
+def _centres(targets: np.ndarray, fine: bool, rng: np.random.Generator) -> np.ndarray:
+    """The training windows' centres in the crops: the first pass's fixed one, or (`fine`) the truth moved as a
+    first pass leaves it, by a spread of FINE_SPREAD cut at FINE_REACH."""
+    if fine:
+        return targets + np.clip(rng.normal(0, FINE_SPREAD, targets.shape), -FINE_REACH, FINE_REACH)
+    return np.broadcast_to(pupil_net.ORIGIN, targets.shape)
+
+
 def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = False) -> dict[str, np.ndarray]:
     """Adam on the Huber loss of the centre, learning rate on a cosine schedule to zero: the first pass's
     network over the fixed window, or (`fine`) the second pass's over windows centred where a first pass
     leaves them, about the truth by a spread of FINE_SPREAD."""
     rng = np.random.default_rng(seed)
-    size = (pupil_net.FINE_WIDTH, pupil_net.FINE_HEIGHT) if fine else (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
+    size = _size(fine)
     params = init(rng, FINE_CHANNELS if fine else CHANNELS, FINE_HIDDEN if fine else HIDDEN,
                   (size[0] // 4) * (size[1] // 4), (2,))
     epochs = FINE_EPOCHS if fine else EPOCHS
@@ -208,11 +221,7 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = Fa
         order = rng.permutation(len(crops))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
-            if fine:
-                centres = targets[idx] + np.clip(rng.normal(0, FINE_SPREAD, (len(idx), 2)), -FINE_REACH, FINE_REACH)
-            else:
-                centres = np.broadcast_to(pupil_net.ORIGIN, (len(idx), 2))
-            windows, truth = augment(crops[idx], targets[idx], centres, size, rng)
+            windows, truth = augment(crops[idx], targets[idx], _centres(targets[idx], fine, rng), size, rng)
             hidden, acts = trunk(params, normalise(windows))
             dout = (np.clip(hidden @ params["w4"] + params["b4"] - truth, -HUBER, HUBER) / len(idx)).astype(np.float32)
             grads = trunk_backward(params, acts, dout @ params["w4"].T)
@@ -234,32 +243,40 @@ def columbia_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.ndarray,
-                  pairs: tuple[np.ndarray, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+                  pairs: tuple[np.ndarray, np.ndarray], seed: int = 0,
+                  first: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """`params` trained further on the renders (the Huber loss, as `train`) and, in every batch, on real eyes
     moving up and down: a hinge on the heights of the two centres of each pair. The renders leave the lids in
-    place; the real pairs carry the lids that follow the gaze, which no rendering here gives."""
+    place; the real pairs carry the lids that follow the gaze, which no rendering here gives. With `first`,
+    `params` is the second pass's network, and each pair's windows are centred where `first` puts the iris."""
     rng = np.random.default_rng(seed)
+    fine = first is not None
+    size = _size(fine)
     up, down = pairs
+    both = np.concatenate([up, down])
+    if first is None:
+        placed = np.broadcast_to(pupil_net.ORIGIN, (len(both), 2))
+    else:
+        placed = pupil_net.predict(first, np.stack([pupil_net.window(crop) for crop in both])) * pupil_net.UNIT
+        placed = placed + pupil_net.ORIGIN
     steps = PAIR_EPOCHS * int(np.ceil(len(crops) / BATCH))
     adam = Adam(params, PAIR_RATE, WEIGHT_DECAY, steps)
-    origin = np.repeat(pupil_net.ORIGIN[None], 2 * PAIR_BATCH, axis=0)
-    size = (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
-    centres = np.broadcast_to(pupil_net.ORIGIN, (BATCH, 2))
     for _ in range(PAIR_EPOCHS):
         order = rng.permutation(len(crops))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
             chosen = rng.integers(0, len(up), PAIR_BATCH)
-            windows, truth = augment(crops[idx], targets[idx], centres[:len(idx)], size, rng)
-            # the pairs' heights are read against where the augmentation put a fixed crop point (the window's
-            # centre), so each window's own shift, turn and zoom leave the comparison alone
-            pair_windows, marks = augment(np.concatenate([up[chosen], down[chosen]]), origin, origin, size, rng)
+            windows, truth = augment(crops[idx], targets[idx], _centres(targets[idx], fine, rng), size, rng)
+            # each pair window's height is read against where the augmentation put its centre, plus that centre's
+            # height in the crop: the absolute height, whatever each window's own place, shift, turn and zoom
+            chosen = np.concatenate([chosen, chosen + len(up)])
+            pair_windows, marks = augment(both[chosen], placed[chosen], placed[chosen], size, rng)
             hidden, acts = trunk(params, normalise(np.concatenate([windows, pair_windows])))
             out = hidden @ params["w4"] + params["b4"]
             dout = np.zeros_like(out)
             n = len(idx)
             dout[:n] = np.clip(out[:n] - truth, -HUBER, HUBER) / n
-            heights = out[n:, 1] - marks[:, 1]
+            heights = out[n:, 1] - marks[:, 1] + placed[chosen, 1] / pupil_net.UNIT
             short = (heights[PAIR_BATCH:] - heights[:PAIR_BATCH]) < PAIR_MARGIN / pupil_net.UNIT
             dout[n:n + PAIR_BATCH, 1] = PAIR_WEIGHT * short / PAIR_BATCH
             dout[n + PAIR_BATCH:, 1] = -PAIR_WEIGHT * short / PAIR_BATCH
@@ -283,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=pupil_net.WEIGHTS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", action="store_true",
-                        help="then train on with the columbia-eyes tune people's up/down pairs (`tune_on_pairs`)")
+                        help="then train each network on with the columbia-eyes tune people's up/down pairs "
+                        "(`tune_on_pairs`)")
     args = parser.parse_args(argv)
     if args.cache is not None and args.cache.exists():
         eyes = Eyes.load(args.cache)
@@ -293,10 +311,12 @@ def main(argv: list[str] | None = None) -> int:
             eyes.save(args.cache)
     fit = ~eyes.held_out
     crops, targets = eyes.crops[fit].astype(np.float32), eyes.targets[fit]
-    first = train(crops, targets, args.seed)
+    first, second = train(crops, targets, args.seed), train(crops, targets, args.seed, fine=True)
     if args.pairs:
-        first = tune_on_pairs(first, crops, targets, columbia_pairs(), args.seed)
-    nets = first, train(crops, targets, args.seed, fine=True)
+        pairs = columbia_pairs()
+        first = tune_on_pairs(first, crops, targets, pairs, args.seed)
+        second = tune_on_pairs(second, crops, targets, pairs, args.seed, first=first)
+    nets = first, second
     np.savez_compressed(args.out, **nets[0], **{pupil_net.FINE + k: v for k, v in nets[1].items()})  # type: ignore[arg-type]
     for name, part in (("trained on", fit), ("held out", eyes.held_out)):
         e = errors(nets, eyes.subset(part))

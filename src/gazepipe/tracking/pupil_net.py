@@ -61,15 +61,13 @@ def predict(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
 
 
 def estimate(nets: Nets, crops: Sequence[np.ndarray]) -> np.ndarray:
-    """The iris centres (N, 2) in the crops' coordinates: the first pass over the fixed window, its position
-    along the corner axis corrected by the second pass over a window re-centred on its estimate (a single
-    regressor shrinks it toward its window's centre). The height stays the first pass's: the second's ordered
-    real eyes' up and down worse (Columbia pairs 63 -> 58 %) though it followed the renders' better."""
+    """The iris centres (N, 2) in the crops' coordinates: the first pass over the fixed window, corrected by the
+    second pass over a window re-centred on its estimate (a single regressor shrinks its offsets toward its
+    window's centre; one over a window near the iris has only a small offset left to find)."""
     found = predict(nets[0], np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
     size = (FINE_WIDTH, FINE_HEIGHT)
     fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, found.tolist(), strict=True)])
-    found[:, 0] += predict(nets[1], fine)[:, 0] * UNIT
-    return found
+    return found + predict(nets[1], fine) * UNIT
 
 
 def centres(eyes: Sequence[Eye]) -> list[tuple[float, float]]:
