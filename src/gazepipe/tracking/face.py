@@ -172,13 +172,13 @@ class FaceFinder:
         if not len(rects):
             return None
         best = max(rects, key=lambda r: r.width() * r.height())
-        return (round(left + best.left() / scale), round(top + best.top() / scale),
-                round(best.width() / scale), round(best.height() / scale))
+        return _box(best, scale, left, top)
 
 
-def _box(rect: dlib.rectangle, scale: float) -> Box:
-    """A detector's rectangle in an image scaled by `scale`, in the frame's pixels."""
-    return (round(rect.left() / scale), round(rect.top() / scale), round(rect.width() / scale),
+def _box(rect: dlib.rectangle, scale: float, left: int = 0, top: int = 0) -> Box:
+    """A detector's rectangle in an image scaled by `scale` (a window whose corner is the frame's `left`, `top`),
+    in the frame's pixels."""
+    return (round(left + rect.left() / scale), round(top + rect.top() / scale), round(rect.width() / scale),
             round(rect.height() / scale))
 
 
