@@ -111,6 +111,7 @@ def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | Non
     inside = crop[rows, cols][mask[rows, cols]]
     if inside.size < 10:
         return Pupil(None, 0.0, "eye_closed", None)
+    net_x, net_y = learned or pupil_net.centres([eye])[0]  # every answer from here on uses it
     sclera = _quantile(inside, 0.9)
     radius = max(2, round(IRIS_RADIUS * EYE_WIDTH))
     disc = _disc(radius)
@@ -129,7 +130,7 @@ def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | Non
     iris_level = _quantile(crop[around][allowed], 0.5)
     contrast = sclera - iris_level
     if contrast < MIN_CONTRAST:  # no dark disc: the learned cue alone, with no confidence
-        return Pupil(learned or pupil_net.centres([eye])[0], 0.0, None, None)
+        return Pupil((net_x, net_y), 0.0, None, None)
     observed = iris_level + LEVEL * contrast
     level = observed if threshold is None or abs(threshold - observed) > contrast / 2.0 else threshold
 
@@ -157,7 +158,6 @@ def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | Non
     # The learned cue does not need the iris to be the darkest thing in the eye: where it and the fit part, the
     # fit has mostly taken a lash line, make-up or a shadow for a light iris; and the two parting is a reason
     # to be unsure of either.
-    net_x, net_y = learned or pupil_net.centres([eye])[0]
     apart = math.hypot(net_x - cx, net_y - cy)
     share = 1.0 if apart > NET_APART else NET_SHARE
     centre = (cx + share * (net_x - cx), cy + max(share, NET_Y_SHARE) * (net_y - cy))
