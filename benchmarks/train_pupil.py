@@ -34,7 +34,7 @@ from gaze_moved import IRIS_CENTRES, move_gaze
 from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking import pupil_net
-from gazepipe.tracking.convnet import normalise, trunk
+from gazepipe.tracking.convnet import Activations, normalise, trunk
 from gazepipe.tracking.eye import EYE_WIDTH, LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.tracker import GazeTracker
 from gazepipe.tracking.types import following
@@ -194,6 +194,14 @@ def _relit(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _backward(params: dict[str, np.ndarray], acts: Activations, dout: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradients of a network, given the loss's gradient on its two outputs (`dout`, (N, 2))."""
+    hidden = acts[-1]
+    grads = trunk_backward(params, acts, dout @ params["w4"].T)
+    grads.update(w4=hidden.T @ dout, b4=dout.sum(axis=0))
+    return grads
+
+
 def _size(fine: bool) -> tuple[int, int]:
     """The (width, height) of the first pass's window, or (`fine`) of the second's."""
     return (pupil_net.FINE_WIDTH, pupil_net.FINE_HEIGHT) if fine else (pupil_net.WINDOW_WIDTH, pupil_net.WINDOW_HEIGHT)
@@ -224,9 +232,7 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int = 0, fine: bool = Fa
             windows, truth = augment(crops[idx], targets[idx], _centres(targets[idx], fine, rng), size, rng)
             hidden, acts = trunk(params, normalise(windows))
             dout = (np.clip(hidden @ params["w4"] + params["b4"] - truth, -HUBER, HUBER) / len(idx)).astype(np.float32)
-            grads = trunk_backward(params, acts, dout @ params["w4"].T)
-            grads.update(w4=hidden.T @ dout, b4=dout.sum(axis=0))
-            adam.update(grads)
+            adam.update(_backward(params, acts, dout))
     return params
 
 
@@ -257,8 +263,7 @@ def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.
     if first is None:
         placed = np.broadcast_to(pupil_net.ORIGIN, (len(both), 2))
     else:
-        placed = pupil_net.predict(first, np.stack([pupil_net.window(crop) for crop in both])) * pupil_net.UNIT
-        placed = placed + pupil_net.ORIGIN
+        placed = pupil_net.first_pass(first, list(both))
     steps = PAIR_EPOCHS * int(np.ceil(len(crops) / BATCH))
     adam = Adam(params, PAIR_RATE, WEIGHT_DECAY, steps)
     for _ in range(PAIR_EPOCHS):
@@ -280,10 +285,7 @@ def tune_on_pairs(params: dict[str, np.ndarray], crops: np.ndarray, targets: np.
             short = (heights[PAIR_BATCH:] - heights[:PAIR_BATCH]) < PAIR_MARGIN / pupil_net.UNIT
             dout[n:n + PAIR_BATCH, 1] = PAIR_WEIGHT * short / PAIR_BATCH
             dout[n + PAIR_BATCH:, 1] = -PAIR_WEIGHT * short / PAIR_BATCH
-            dout = dout.astype(np.float32)
-            grads = trunk_backward(params, acts, dout @ params["w4"].T)
-            grads.update(w4=hidden.T @ dout, b4=dout.sum(axis=0))
-            adam.update(grads)
+            adam.update(_backward(params, acts, dout.astype(np.float32)))
     return params
 
 

@@ -60,11 +60,16 @@ def predict(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
     return np.asarray(hidden @ params["w4"] + params["b4"])
 
 
+def first_pass(params: dict[str, np.ndarray], crops: Sequence[np.ndarray]) -> np.ndarray:
+    """The first network's iris centres (N, 2) in the crops' coordinates, from the fixed window."""
+    return predict(params, np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
+
+
 def estimate(nets: Nets, crops: Sequence[np.ndarray]) -> np.ndarray:
-    """The iris centres (N, 2) in the crops' coordinates: the first pass over the fixed window, corrected by the
-    second pass over a window re-centred on its estimate (a single regressor shrinks its offsets toward its
-    window's centre; one over a window near the iris has only a small offset left to find)."""
-    found = predict(nets[0], np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
+    """The iris centres (N, 2) in the crops' coordinates: the `first_pass`, corrected by the second pass over a
+    window re-centred on its estimate (a single regressor shrinks its offsets toward its window's centre; one
+    over a window near the iris has only a small offset left to find)."""
+    found = first_pass(nets[0], crops)
     size = (FINE_WIDTH, FINE_HEIGHT)
     fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, found.tolist(), strict=True)])
     return found + predict(nets[1], fine) * UNIT
