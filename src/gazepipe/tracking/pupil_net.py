@@ -1,9 +1,10 @@
 """The iris centre from the eye's appearance: two small convolutional regressors (the eye-state networks' trunk,
 `convnet.trunk`, under a two-output head; NumPy only) over windows of the tracker's eye crop, the first over a
-fixed window of the eye, the second over one re-centred on the first's estimate; trained on the `tune` halves of
-`faces-helen-afw` and `faces-wild` (research use) with the gaze moved sideways, up and down, by
-`benchmarks/train_pupil.py`; only their weights ship, in `pupil_net.npz`. Unlike the darkness fit they do not
-need the iris to be the darkest thing in the eye: they were trained on light irises, lash lines and make-up."""
+fixed window of the eye, the second over one re-centred on the first's estimate, each window read with its mirror
+image; trained on the `tune` halves of `faces-helen-afw` and `faces-wild` (research use) with the gaze moved
+sideways, up and down, by `benchmarks/train_pupil.py`; only their weights ship, in `pupil_net.npz`. Unlike the
+darkness fit they do not need the iris to be the darkest thing in the eye: they were trained on light irises, lash
+lines and make-up."""
 
 from __future__ import annotations
 
