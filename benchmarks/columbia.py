@@ -25,8 +25,9 @@ from gazepipe.tracking.tracker import _ratios
 SIZE = 64
 # dlib's eye contour (its order: corner, two upper-lid points, corner, two lower-lid points) in units of the
 # corner span from the corners' midpoint, y down: the median over the 9,856 eyes the tracker cut from the `tune`
-# renders that trained `pupil_net` (`train_pupil.py`'s cache), in their crops, which are aligned to the corner
-# axis. Its box's centre lies 0.06 of the span above the corners.
+# renders that trained `pupil_net` until session 8 (`train_pupil.py`'s cache; session 8's 15,466 give the same to
+# two decimals), in their crops, which are aligned to the corner axis. Its box's centre lies 0.06 of the span
+# above the corners.
 SHAPE = np.array([(-0.5, 0.0), (-0.18, -0.21), (0.18, -0.21), (0.5, 0.0), (0.18, 0.09), (-0.18, 0.09)])
 
 

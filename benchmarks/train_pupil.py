@@ -3,15 +3,16 @@ first pass over a fixed window, a second over a window re-centred on the first's
 `tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
 the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/pupilnet/eyes.npz] [--pairs]
+    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/variety/eyes.npz] [--pairs]
 
-Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 45-70 px between the irises) with
+Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 36-70 px between the irises) with
 both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by random shifts; the tracker's own fit
 (dlib's landmarks on the rendered frame, two passes as in a session) cuts the eyes, so the contour's noise is
-the real one. The target is the moved MediaPipe iris centre in crop coordinates. A fifth of the `tune` photos
-(by a hash) is held out of training, for choosing how the pupil stage fuses the cue with its own fit. With
-`--pairs` it then trains each network on with real eyes looking up and down (the `columbia-eyes` tune people,
-persons 1-12), whose lids follow the gaze as no render's do; the committed weights were made so."""
+the real one, also where it answers the (labelled open) eyes closed. The target is the moved MediaPipe iris
+centre in crop coordinates. A fifth of the `tune` photos (by a hash) is held out of training, for choosing how
+the pupil stage fuses the cue with its own fit. With `--pairs` it then trains each network on with real eyes
+looking up and down (the `columbia-eyes` tune people, persons 1-12), whose lids follow the gaze as no render's
+do; the committed weights were made so."""
 
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ from gazepipe.tracking.types import following
 
 # (sideways, down) iris radii: the benchmark's moves, then RANDOM_MOVES more drawn per face
 MOVES = ((-0.8, 0.0), (-0.4, 0.0), (0.0, 0.0), (0.4, 0.0), (0.8, 0.0), (0.0, -0.4), (0.0, 0.4))
-RANDOM_MOVES = 2
-SIZES = (45.0, 70.0)  # the inter-iris distance of each render, drawn from this range
+RANDOM_MOVES = 7
+# the inter-iris distance of each render, drawn from this range: below the benchmark's 45 px, since a small face's
+# eye crop is upscaled to EYE_WIDTH and comes out as soft as a small source face's
+SIZES = (36.0, 70.0)
 OPEN = 0.15  # both eyes at least this open (MediaPipe's openness), as the benchmark measures
 HELD_OUT = 5  # one `tune` photo in this many is held out of training (for the fusion's choices)
 EPOCHS = 20
@@ -86,6 +89,7 @@ class Eyes:
     frame: np.ndarray  # (N,) the frame's index (both eyes of a frame share it)
     face: np.ndarray  # (N,) the face's name
     held_out: np.ndarray  # (N,) bool: a held-out `tune` photo
+    closed: np.ndarray  # (N,) bool: the tracker answered the render's eyes closed
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, **self.__dict__)
@@ -96,7 +100,10 @@ class Eyes:
     @classmethod
     def load(cls, path: Path) -> Eyes:
         with np.load(path) as data:
-            return cls(**{k: data[k] for k in data.files})
+            fields = {k: data[k] for k in data.files}
+        # caches collected before `closed` (session 7's) skipped every render answered closed
+        fields.setdefault("closed", np.zeros(len(fields["crops"]), bool))
+        return cls(**fields)
 
 
 def _faces() -> list[tuple[str, testdata.ReferenceFace, np.ndarray, bool]]:
@@ -137,7 +144,9 @@ def _face_eyes(job: tuple[int, tuple[str, testdata.ReferenceFace, np.ndarray, bo
         # a detection, then a followed pass (the benchmark's calibration has no thresholds before its 6th pass)
         result = _tracker.track(grey)
         result = _tracker.track(grey, following(result))
-        if result.landmarks is None or result.eyes_closed:
+        # renders answered closed are kept: the labels say both eyes are open, and such narrow open eyes are the
+        # ones a session's own threshold answers open, whose pupils then matter
+        if result.landmarks is None:
             continue
         landmarks = np.asarray(result.landmarks)
         eyes = np.array([landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)])
@@ -147,7 +156,8 @@ def _face_eyes(job: tuple[int, tuple[str, testdata.ReferenceFace, np.ndarray, bo
             eye = Eye(grey, landmarks[points])
             out.append(dict(crops=eye.crop, points=eye.crop_points, targets=eye.map_to_crop(centre[None])[0],
                             scale=EYE_WIDTH / eye.span, distance=size, down=down,
-                            frame=index * 100 + m, face=name, held_out=held_out))
+                            frame=index * 100 + m, face=name, held_out=held_out,
+                            closed=result.eyes_closed))
     return out
 
 
