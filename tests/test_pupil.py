@@ -1,7 +1,7 @@
 """The pupil stage's learned iris-centre cue (`pupil_net`) on real faces with the real model: its weights load and
-place the iris inside the eye, a mirrored eye is answered in mirror, on light irises of held-out `faces-helen-afw`
-photos (never trained on) it finds the iris where the darkness fit alone takes something else for it, and on real
-eyes of people it was never tuned on the pupil is higher looking up than looking down."""
+place the iris inside the eye, on light irises of held-out `faces-helen-afw` photos (never trained on) it finds
+the iris where the darkness fit alone takes something else for it, and on real eyes of people it was never
+tuned on the pupil is higher looking up than looking down."""
 
 from __future__ import annotations
 
@@ -41,18 +41,6 @@ def test_the_learned_cue_loads_and_puts_the_iris_inside_each_eye(tracker: GazeTr
             assert cv2.pointPolygonTest(eye.crop_points.astype(np.float32), (x, y), True) >= -1.0, face.file
             # a batch of two gives each eye what it gets alone
             assert pupil_net.centres([eye])[0] == pytest.approx((x, y), abs=1e-3), face.file
-
-
-def test_a_crop_and_its_mirror_give_mirrored_centres(tracker: GazeTracker) -> None:
-    """Each pass averages its windows with their mirrors: the mirror of an eye's crop is answered with the mirror
-    of the eye's answer, to float rounding (the windows, the mirror axis and the re-centring agree)."""
-    for face in testdata.clean_wild_faces()[:3]:
-        crops = [eye.crop for eye in _eyes(tracker, testdata.face_frame(face))]
-        found = pupil_net.estimate(pupil_net.weights(), crops)
-        mirrored = pupil_net.estimate(pupil_net.weights(), [np.ascontiguousarray(crop[:, ::-1]) for crop in crops])
-        width = crops[0].shape[1]
-        assert found[:, 0] == pytest.approx(width - 1 - mirrored[:, 0], abs=0.01), face.file
-        assert found[:, 1] == pytest.approx(mirrored[:, 1], abs=0.01), face.file
 
 
 @pytest.mark.parametrize(("name", "shift", "side"), [

@@ -1,10 +1,9 @@
 """The iris centre from the eye's appearance: two small convolutional regressors (the eye-state networks' trunk,
 `convnet.trunk`, under a two-output head; NumPy only) over windows of the tracker's eye crop, the first over a
-fixed window of the eye, the second over one re-centred on the first's estimate, each window read with its mirror
-image; trained on the `tune` halves of `faces-helen-afw` and `faces-wild` (research use) with the gaze moved
-sideways, up and down, by `benchmarks/train_pupil.py`; only their weights ship, in `pupil_net.npz`. Unlike the
-darkness fit they do not need the iris to be the darkest thing in the eye: they were trained on light irises, lash
-lines and make-up."""
+fixed window of the eye, the second over one re-centred on the first's estimate; trained on the `tune` halves of
+`faces-helen-afw` and `faces-wild` (research use) with the gaze moved sideways, up and down, by
+`benchmarks/train_pupil.py`; only their weights ship, in `pupil_net.npz`. Unlike the darkness fit they do not
+need the iris to be the darkest thing in the eye: they were trained on light irises, lash lines and make-up."""
 
 from __future__ import annotations
 
@@ -37,8 +36,6 @@ FINE_HEIGHT = 24
 STRETCH = 1.1
 # The second pass's parameters in WEIGHTS: the first's names with this prefix.
 FINE = "fine."
-# An answer on a mirrored window, in the window's own terms.
-_MIRROR = np.array([-1.0, 1.0])
 
 Nets = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
 
@@ -64,29 +61,18 @@ def predict(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
 
 
 def first_pass(params: dict[str, np.ndarray], crops: Sequence[np.ndarray]) -> np.ndarray:
-    """The first network's iris centres (N, 2) in the crops' coordinates, from the fixed window alone (not
-    mirrored: where `train_pupil` centres the second network's windows of real eyes)."""
+    """The first network's iris centres (N, 2) in the crops' coordinates, from the fixed window."""
     return predict(params, np.stack([window(crop) for crop in crops])) * UNIT + ORIGIN
 
 
 def estimate(nets: Nets, crops: Sequence[np.ndarray]) -> np.ndarray:
-    """The iris centres (N, 2) in the crops' coordinates: the first pass over the fixed window, corrected by the
-    second pass over a window re-centred on its estimate (a single regressor shrinks its offsets toward its
-    window's centre; one over a window near the iris has only a small offset left to find). Each pass reads its
-    windows and their mirrors, and averages the two answers (`mirrored`)."""
-    found = ORIGIN + mirrored(nets[0], np.stack([window(crop) for crop in crops])) * UNIT
+    """The iris centres (N, 2) in the crops' coordinates: the `first_pass`, corrected by the second pass over a
+    window re-centred on its estimate (a single regressor shrinks its offsets toward its window's centre; one
+    over a window near the iris has only a small offset left to find)."""
+    found = first_pass(nets[0], crops)
     size = (FINE_WIDTH, FINE_HEIGHT)
     fine = np.stack([cv2.getRectSubPix(crop, size, (x, y)) for crop, (x, y) in zip(crops, found.tolist(), strict=True)])
-    return found + mirrored(nets[1], fine) * UNIT
-
-
-def mirrored(params: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
-    """`predict` averaged over the windows and their mirror images (a left eye mirrored is a right eye: the
-    networks were trained on both), in one product of twice the rows. Every window is centred where its
-    offsets are measured from, so a mirror's answer comes back by negating its offset along x."""
-    n = len(windows)
-    out = predict(params, np.concatenate([windows, windows[:, :, ::-1]]))
-    return (out[:n] + out[n:] * _MIRROR) / 2
+    return found + predict(nets[1], fine) * UNIT
 
 
 def centres(eyes: Sequence[Eye]) -> list[tuple[float, float]]:
