@@ -3,7 +3,7 @@ first pass over a fixed window, a second over a window re-centred on the first's
 `tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
 the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_pupil.py [--cache /work/scratch/variety/eyes.npz] [--pairs]
+    .venv/bin/python benchmarks/train_pupil.py [--cache EYES.npz] [--pairs]
 
 Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 36-70 px between the irises) with
 both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by random shifts; the tracker's own fit
