@@ -37,11 +37,12 @@ MAX_TURN = 10.0
 
 # The vertical ratio is 0 at the upper lid and 1 at the lower one as the human 300-W points place them (the mean
 # of 37 and 38, of 40 and 41; `Eye.lid_heights`). dlib's upper lid follows the iris: on irises moved down between
-# lids left in place, its points drop onto the iris's top (as a real lid does when the eye looks down), by up to
-# the whole move, which unordered up < centre < down on 21 of the 556 `tune` faces of faces-helen-afw. The ratio
-# takes it UPPER_LID_PRIOR of the way to dlib's median upper lid (eye.MEDIAN_UPPER_LID), then raised by
-# UPPER_LID_RAISE of the opening, as dlib's upper-lid points sit below the human ones (zero bias on that half,
-# irises moved sideways, and up and down; docs/accuracy.md, "Why faces are not ordered up and down").
+# lids left in place, its points drop onto the iris's top (as a real lid does when the eye looks down), by as much
+# as the iris moved or more, which unordered up < centre < down on 21 of the 556 `tune` faces of faces-helen-afw
+# (the iris moved up and down by 0.4 radii). The ratio takes it UPPER_LID_PRIOR of the way to dlib's median upper
+# lid (eye.MEDIAN_UPPER_LID), then raised by UPPER_LID_RAISE of the opening, as dlib's upper-lid points sit below
+# the human ones (zero bias on that half, irises moved sideways, and up and down; docs/accuracy.md, "Why faces are
+# not ordered up and down").
 UPPER_LID_PRIOR = 0.3
 UPPER_LID_RAISE = 0.03
 
