@@ -308,7 +308,8 @@ def _helen_measures(results: list[Result]) -> dict[str, float | int | None]:
     """What `faces-helen-afw` adds: open eyes answered closed, frames tracking another face (and those where it is
     larger than the labelled face, with e05/e10 over the other frames), the vertical ratio's
     bias, its error against a constant's and its correlation, `is_left`/`is_right` against the reference, and for
-    vertical moves the slope of the pupils' y and the faces whose vertical ratio orders up < centre < down."""
+    vertical moves the slope of the pupils' y and the faces whose vertical ratio orders up < centre < down (also over
+    the faces none of whose frames followed a larger face)."""
     pairs = np.array([(r.v_pred, r.v_true) for r in results if r.v_pred is not None and r.v_true is not None])
     errors = [_error(r) for r in results]
     settings = AttentionSettings()
@@ -328,11 +329,15 @@ def _helen_measures(results: list[Result]) -> dict[str, float | int | None]:
     if any(r.down for r in results):
         measures["slope_y"] = _slope(results, axis=1)
         by_face: dict[str, dict[float, float | None]] = {}
+        larger: set[str] = set()
         for r in results:
             by_face.setdefault(r.face, {})[r.down] = r.v_pred
-        ordered = [None not in (v.get(-0.4), v.get(0.0), v.get(0.4))
-                   and v[-0.4] < v[0.0] < v[0.4] for v in by_face.values()]  # type: ignore[operator]
-        measures["v_order"] = _share(ordered)
+            if r.other_larger:
+                larger.add(r.face)
+        ordered = {face: None not in (v.get(-0.4), v.get(0.0), v.get(0.4))
+                   and v[-0.4] < v[0.0] < v[0.4] for face, v in by_face.items()}  # type: ignore[operator]
+        measures["v_order"] = _share(ordered.values())
+        measures["v_order_largest"] = _share(ok for face, ok in ordered.items() if face not in larger)
     return measures
 
 
@@ -532,8 +537,8 @@ def _wild_split(split: str) -> list[testdata.ReferenceFace]:
 
 COLUMNS = ("n", "face_found", "both_pupils", "e05", "e10", "e25", "h_error", "v_error", "slope", "inside_eyes")
 HELEN_COLUMNS = ("n", "e05", "e10", "h_error", "slope", "false_closed", "other_face", "v_bias", "v_error",
-                 "v_const_error", "v_corr", "lr_agree", "slope_y", "v_order", "other_larger", "e05_largest",
-                 "e10_largest")
+                 "v_const_error", "v_corr", "lr_agree", "slope_y", "v_order", "v_order_largest", "other_larger",
+                 "e05_largest", "e10_largest")
 
 
 def print_table(report: dict[str, dict]) -> None:
@@ -559,12 +564,12 @@ def print_table(report: dict[str, dict]) -> None:
               f"(eyes hidden: dark glasses), {counts['eye_not_open']} left out (an eye under {OPEN} open), "
               f"{counts['measured']} measured")
     for key, categories in report["categories"].items():
-        print(f"{key + ' by category':<28}" + "".join(f"{c:>14}" for c in HELEN_COLUMNS))
+        print(f"{key + ' by category':<28}" + "".join(f"{c:>16}" for c in HELEN_COLUMNS))
         rows = [("all", report["faces"][key])] + [(f"{category} {band}", summary)
                                                    for category, bands in categories.items()
                                                    for band, summary in bands.items()]
         for name, summary in rows:
-            print(f"  {name:<26}" + "".join(f"{_fmt(summary.get(c)):>14}" for c in HELEN_COLUMNS))
+            print(f"  {name:<26}" + "".join(f"{_fmt(summary.get(c)):>16}" for c in HELEN_COLUMNS))
     if "columbia" in report:
         values = "".join(f"  {k} {_fmt(v)}" for k, v in report["columbia"].items() if k != "per_group")
         print(f"{'columbia-eyes':<22}{'ours':<10}{values}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import testdata
 
-from gazepipe.tracking.eye import Eye
+from gazepipe.tracking.eye import MEDIAN_UPPER_LID, Eye
 from gazepipe.tracking.pupil import locate
 from gazepipe.tracking.tracker import _ratios
 
@@ -28,7 +28,8 @@ SIZE = 64
 # renders that trained `pupil_net` until session 8 (`train_pupil.py`'s cache; session 8's 15,466 give the same to
 # two decimals), in their crops, which are aligned to the corner axis. Its box's centre lies 0.06 of the span
 # above the corners.
-SHAPE = np.array([(-0.5, 0.0), (-0.18, -0.21), (0.18, -0.21), (0.5, 0.0), (0.18, 0.09), (-0.18, 0.09)])
+SHAPE = np.array([(-0.5, 0.0), (-0.18, -MEDIAN_UPPER_LID), (0.18, -MEDIAN_UPPER_LID), (0.5, 0.0), (0.18, 0.09),
+                  (-0.18, 0.09)])
 
 
 def contour(size: int = SIZE) -> np.ndarray:

@@ -51,7 +51,12 @@ def test_accuracy_benchmark_on_helen_afw_and_columbia() -> None:
         assert 0.0 <= faces[key]["false_closed"] <= 1.0 and 0.0 <= faces[key]["lr_agree"] <= 1.0
         for bands in report["categories"][key].values():  # every frame falls in one band of each category
             assert sum(summary["n"] for summary in bands.values()) == faces[key]["n"]
-    assert faces["helen_vertical_62"]["slope_y"] is not None and 0.0 <= faces["helen_vertical_62"]["v_order"] <= 1.0
+    vertical = faces["helen_vertical_62"]
+    assert vertical["slope_y"] is not None and 0.0 <= vertical["v_order"] <= 1.0
+    # over the faces none of whose frames followed a larger face: the same share when there are none
+    assert 0.0 <= vertical["v_order_largest"] <= 1.0
+    if vertical["other_larger"] == 0.0:
+        assert vertical["v_order_largest"] == vertical["v_order"]
     columbia = report["columbia"]
     assert columbia["split"] == "all" and columbia["people"] == 3
     assert columbia["pairs"] > 0 and 0.0 <= columbia["y_pairs_right"] <= 1.0

@@ -10,12 +10,12 @@ import pytest
 import testdata
 from accuracy import PastedEyes, eye_patches, read_colour, webcam_grey
 from eye_state_session import jittered
-from gaze_moved import move_gaze
+from gaze_moved import IRIS_CENTRES, move_gaze
 
 from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
-from gazepipe.tracking.eye import LEFT_POINTS, Eye
+from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
     SECOND_TRY_ABOVE,
@@ -295,6 +295,35 @@ def test_irises_moved_into_the_corners_read_within_0_and_1_and_in_order(tracker:
             assert 0.0 <= out.horizontal_ratio <= 1.0 and 0.0 <= out.vertical_ratio <= 1.0
             readings.append(out.horizontal_ratio)
         assert readings[0] < readings[1] - 0.2, (face.file, readings)
+
+
+def test_the_vertical_ratio_orders_irises_moved_up_and_down_though_dlibs_upper_lid_follows_them(
+        tracker: GazeTracker) -> None:
+    """A `faces-helen-afw` face whose irises, moved up, left in place and moved down by 0.4 radii between lids
+    left in place (as `accuracy.py`'s helen_vertical renders them), pull dlib's upper lid down with them: the
+    ratio, whose upper lid is held partly to dlib's median one, still reads them in order (before
+    2026-12-07 session 9: 0.262, 0.408, 0.398)."""
+    face = testdata.helen_afw_face("helen/1181568002_1.jpg")
+    mesh = testdata.reference_mesh(face) - 0.5  # OpenCV's pixel convention, as the benchmark takes it
+    irises = mesh[list(IRIS_CENTRES)]
+    transform = testdata.frame_transform(irises[0], irises[1], 62.0)
+    ratios, lids = [], []
+    for down in (-0.4, 0.0, 0.4):
+        image, _ = move_gaze(read_colour(face.file), mesh, 0.0, down)
+        grey = webcam_grey(image, transform)
+        calibration = ThresholdCalibration()
+        out = tracker.track(grey, calibration.hints())
+        for _ in range(4):  # the benchmark's five passes
+            calibration.update(out)
+            out = tracker.track(grey, calibration.hints(out))
+        assert out.landmarks is not None and out.vertical_ratio is not None
+        points = np.array(out.landmarks)
+        eyes = [Eye(grey, points[part]) for part in (LEFT_POINTS, RIGHT_POINTS)]
+        lids.append([eye.lid_heights[0] - eye.crop_points[0, 1] for eye in eyes])  # below the corner axis
+        ratios.append(out.vertical_ratio)
+    # both eyes' upper lids dropped with the irises, by over 2 of the crop's 40 px of corner span
+    assert min(np.subtract(lids[2], lids[1])) > 2.0, lids
+    assert ratios[0] < ratios[1] < ratios[2], ratios
 
 
 def test_thresholds_adapt_when_the_lighting_changes(tracker: GazeTracker) -> None:

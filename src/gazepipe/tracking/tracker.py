@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gazepipe.tracking import eye_state, pupil_net
-from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
+from gazepipe.tracking.eye import EYE_WIDTH, LEFT_POINTS, MEDIAN_UPPER_LID, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
     DEFAULT_PLACEMENT,
@@ -35,11 +35,16 @@ from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
 # detector's box puts it right.
 MAX_TURN = 10.0
 
-# The vertical ratio is 0 at the upper lid and 1 at the lower one as the human 300-W points (37/38, 40/41) place
-# them. dlib's upper-lid points sit below those: the ratio is taken from the lid raised by this share of the
-# opening (zero bias on the `tune` half of faces-helen-afw, irises moved sideways, measured with the pruned
-# model's points; a quarter, measured against MediaPipe's lids, gave ratios 0.075 too large there).
-UPPER_LID_RAISE = 0.1
+# The vertical ratio is 0 at the upper lid and 1 at the lower one as the human 300-W points place them (the mean
+# of 37 and 38, of 40 and 41; `Eye.lid_heights`). dlib's upper lid follows the iris: on irises moved down between
+# lids left in place, its points drop onto the iris's top (as a real lid does when the eye looks down), by as much
+# as the iris moved or more, which unordered up < centre < down on 21 of the 556 `tune` faces of faces-helen-afw
+# (the iris moved up and down by 0.4 radii). The ratio takes it UPPER_LID_PRIOR of the way to dlib's median upper
+# lid (eye.MEDIAN_UPPER_LID), then raised by UPPER_LID_RAISE of the opening, as dlib's upper-lid points sit below
+# the human ones (zero bias on that half, irises moved sideways, and up and down; docs/accuracy.md, "Why faces are
+# not ordered up and down").
+UPPER_LID_PRIOR = 0.3
+UPPER_LID_RAISE = 0.03
 
 # A face just lost (turned beyond the frontal detector, covered, looking away) mostly comes back where it was, a few
 # frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
@@ -222,17 +227,18 @@ def _point(p: np.ndarray) -> Point:
 
 def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, float | None]:
     """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids, each
-    within 0..1 as the protocol promises (a pupil found at a corner, where the lids meet, would otherwise
-    divide by an opening of nothing)."""
+    within 0..1 as the protocol promises (a contour fitted nearly shut would otherwise divide by an opening of
+    nothing)."""
     horizontal: list[float] = []
     vertical: list[float] = []
     for eye, pupil in zip(eyes, pupils, strict=True):
         if pupil.centre is None:
             continue
         x, y = pupil.centre
-        left, right = eye.crop_points[0, 0], eye.crop_points[3, 0]
+        (left, axis), right = eye.crop_points[0], eye.crop_points[3, 0]
         horizontal.append((x - left) / max(right - left, 1e-6))
-        upper, lower = eye.lids_at(x)
+        upper, lower = eye.lid_heights
+        upper += UPPER_LID_PRIOR * (axis - MEDIAN_UPPER_LID * EYE_WIDTH - upper)
         upper -= UPPER_LID_RAISE * (lower - upper)
         vertical.append((y - upper) / max(lower - upper, 1.0))  # crop pixels: 1/40 of the corner span
     if not horizontal:
