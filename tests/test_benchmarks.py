@@ -80,15 +80,18 @@ def test_scaling_smoke() -> None:
 def test_stages_smoke() -> None:
     """Against HEAD, the per-stage table has every stage for both versions, and the check finds the tracker
     deterministic (the committed code against itself: any difference is the harness's or a nondeterminism)."""
-    result = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--repeats", "1")
+    result = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--searched", "4", "--repeats", "1")
     assert result["frames"] > 0 and set(result["median_ms"]) == {"HEAD", "this"}
     for medians in result["median_ms"].values():
         assert {"fit", "to_numpy", "eye_crops", "eye_state", "pupils", "head_pose", "rest", "other_total",
                 "track"} <= set(medians)
         assert medians["track"] > medians["fit"] > 0
-    check = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--check")
-    assert check["frames"] > 0 and check["eyes"] > 0
-    assert check["frames_differing"] == 0 and check["eyes_differing"] == 0
+    assert result["searched_frames"] > 0 and set(result["searched_median_ms"]) == {"HEAD", "this"}
+    for medians in result["searched_median_ms"].values():
+        assert medians["track"] > medians["fit"] > 0 and medians["fits_per_frame"] >= 1
+    check = run_json("stages.py", "--against", "HEAD", "--frames", "6", "--searched", "4", "--check")
+    assert check["frames"] > 0 and check["eyes"] > 0 and check["searched"] > 0
+    assert check["frames_differing"] == check["searched_differing"] == check["eyes_differing"] == 0
 
 
 def test_eye_state_speed_smoke() -> None:

@@ -149,8 +149,8 @@ class GazeTracker:
         # on the benchmarks' webcam recording (faces 96-151 px wide) the pass found none of 11 (10 ms each).
         reduced_first = not hints.after_no_face and (hints.face_box is None
                                                      or reduced_pass_finds(hints.face_box[2], grey.shape[1]))
-        box = self._faces.detect(grey, reduced_first=reduced_first)
-        return None if box is None else self._fit(grey, box, True, 0)
+        found = self._faces.detect(grey, reduced_first=reduced_first)
+        return None if found is None else self._fit(grey, found.box, True, 0, landmarks=found.landmarks)
 
     def _followed(self, grey: np.ndarray, hints: TrackHints, box: Box, patch: bytes) -> _Face | None:
         """The face fitted in the previous frame's `box`, if it still looks like its thumbnail `patch`, stays in
@@ -167,11 +167,12 @@ class GazeTracker:
         return None
 
     def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int,
-             where: Placement | None = None) -> _Face:
-        """The 68 points fitted in `box`, and the face's box and thumbnail as the next frame follows them. A box
-        from the detector (`where` None) sets how the following boxes are placed on this face's points; a
-        followed box keeps the placement `where` it was given."""
-        landmarks = self._faces.landmarks(grey, box)
+             where: Placement | None = None, landmarks: np.ndarray | None = None) -> _Face:
+        """The 68 points fitted in `box` (or the `landmarks` already fitted there), and the face's box and
+        thumbnail as the next frame follows them. A box from the detector (`where` None) sets how the following
+        boxes are placed on this face's points; a followed box keeps the placement `where` it was given."""
+        if landmarks is None:
+            landmarks = self._faces.landmarks(grey, box)
         where = where or placement(landmarks, box)
         followed = box_from_landmarks(landmarks, where)
         return _Face(landmarks, followed, thumbnail(grey, followed), where, (grey.shape[1], grey.shape[0]),
