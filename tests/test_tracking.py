@@ -13,7 +13,7 @@ from eye_state_session import jittered
 from gaze_moved import move_gaze
 
 from gazepipe.model import predictor_path
-from gazepipe.tracking import eye_state
+from gazepipe.tracking import eye_state, pupil_net
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, Eye
 from gazepipe.tracking.face import (
@@ -199,6 +199,27 @@ def test_face_partly_outside_the_frame_does_not_crash(tracker: GazeTracker) -> N
             assert isinstance(result, TrackOutput)
             if result.face_found and result.pupil_left is None:
                 assert result.pupil_left_reason in {"eye_outside_frame", "no_blob", "eye_closed"}
+
+
+def test_an_eye_outside_the_frame_is_not_given_to_the_pupil_network(
+        tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    left_eye = np.array(tracker.track(frame).landmarks)[LEFT_POINTS]
+    # the image-left eye's centre 10 px beyond the frame's left edge: about a third of its opening inside
+    shift = np.array([[1.0, 0.0, -10.0 - left_eye[:, 0].mean()], [0.0, 1.0, 0.0]])
+    moved = cv2.warpAffine(frame, shift, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+    given: list[int] = []
+    centres = pupil_net.centres
+
+    def counted(eyes: list[Eye]) -> list[tuple[float, float]]:
+        given.append(len(eyes))
+        return centres(eyes)
+
+    monkeypatch.setattr(pupil_net, "centres", counted)
+    out = tracker.track(moved)
+    assert out.face_found and not out.eyes_closed
+    assert out.pupil_left_reason == "eye_outside_frame" and out.pupil_right is not None
+    assert given == [1]
 
 
 def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:
