@@ -45,8 +45,8 @@ UPPER_LID_RAISE = 0.1
 # frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
 # box, LOST_MARGIN of the box on every side (a followed face's: 0.3), and the whole frame (37 ms here at 640x480,
 # the window 8.5) only on every FULL_EVERY-th of them. The cost: a face appearing elsewhere during a loss
-# is found up to FULL_EVERY - 1 frames later (and one larger than the face found again in the window is looked for
-# at once when the frame asks to `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
+# is found up to FULL_EVERY - 1 frames later (or, once the lost face is found again in the window, at the stream's
+# next periodic search for a larger face, `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
 # docs/performance.md): the webcam recording loses its face 8 times, for 2 or 10 frames, and it comes back where it
 # was; a window of margin 0.3 / 0.5 / 0.8 / 1.2 (3.5 / 6.0 / 8.5 / 14 ms) finds 4 / 5 / 7 / 8 of the 8 faces the
 # whole frame finds during those losses (the last box of a face turning away has drifted from it). On the clip,
@@ -144,7 +144,7 @@ class GazeTracker:
         elif hints.lost_box is not None:
             box = self._faces.follow(grey, hints.lost_box, LOST_MARGIN)
             if box is not None:
-                # the stream asks every frame without a face to `detect`: here, for a face larger than this one
+                # at the stream's periodic search (`detect`): for a face larger than this one
                 if hints.detect:
                     box = self._faces.larger_face(grey, box[2]) or box
                 return self._fit(grey, box, hints.detect, 0)
