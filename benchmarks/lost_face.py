@@ -1,19 +1,20 @@
 """What a face just lost costs: the tracker with the lost face's window search (`tracker.LOST_FRAMES` and the rest)
 against the same tracker with it off (LOST_FRAMES 0: every frame of a loss searches the whole frame, as before),
 against the tracker without the whole-frame search's second try at weak boxes (`face.SECOND_TRY_ABOVE` 0), and
-against hints that ask to `detect` only every 2 s, not on every frame after one without a face ("periodic
-detect": a face found again around its lost box is then checked for a larger one only at the periodic search).
+against hints that ask to `detect` on every frame after one without a face as well as every 2 s, as the sessions did
+until 2026-12-07 ("detect after none": a face found again around its lost box is then checked for a larger one at
+once, not at the periodic search).
 
     .venv/bin/python benchmarks/lost_face.py [--rounds 3] [--margins 0.8 ...] [--full-every 4 ...] [--frames N]
         [--json]
 
 On analyze_speed.py's "webcam" and "clip" recordings (640x480) and the shared clip itself (640x360), each frame
-followed from the one before, with the hints `gazepipe analyze` sends (`detect` after a frame without a face and
-every 2 s), variants interleaved in one process (one OpenCV thread, huge pages, as a worker). Per variant: thread
-CPU ms per frame (median of the rounds) and its ratio to "off", frames with a face, the detector calls (whole
-frame, windowed, larger face) and fits; then the frames where a variant finds a face and "off" does not, or the
-other way round, and for "periodic detect" the frames where it finds another face than the default variant (box
-centres more than half a box apart) or none where it finds one.
+followed from the one before, with the hints `gazepipe analyze` sends (`detect` every 2 s), variants interleaved in
+one process (one OpenCV thread, huge pages, as a worker). Per variant: thread CPU ms per frame (median of the rounds)
+and its ratio to "off", frames with a face, the detector calls (whole frame, windowed, larger face) and fits; then
+the frames where a variant finds a face and "off" does not, or the other way round, and the frames where the default
+variant finds another face than "detect after none" (box centres more than half a box apart) or none where it finds
+one.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def counted(calls: Counter[str], name: str, method: Callable[..., Any]) -> Calla
     return wrapper
 
 
-def run(tracker: tracking.GazeTracker, greys: list[np.ndarray], detect_after_no_face: bool = True
+def run(tracker: tracking.GazeTracker, greys: list[np.ndarray], detect_after_no_face: bool = False
         ) -> tuple[float, list[Box | None]]:
     """Thread CPU ms per frame, and each frame's face box."""
     calibration, out, last_detect, boxes, spent = ThresholdCalibration(), None, -1e9, [], 0.0
@@ -96,13 +97,13 @@ def main() -> None:
     recordings = {name: greys[:args.frames] for name, greys in recordings.items()}
     second_try = face.SECOND_TRY_ABOVE
     today = (tracking.LOST_FRAMES, tracking.LOST_MARGIN, tracking.FULL_EVERY)
-    variants: dict[str, Variant] = {"off": (0, tracking.LOST_MARGIN, tracking.FULL_EVERY, second_try, True),
-                                    "no 2nd try": (*today, 0.0, True), "periodic detect": (*today, second_try, False)}
+    variants: dict[str, Variant] = {"off": (0, tracking.LOST_MARGIN, tracking.FULL_EVERY, second_try, False),
+                                    "no 2nd try": (*today, 0.0, False), "detect after none": (*today, second_try, True)}
     default = f"{tracking.LOST_FRAMES}/{tracking.LOST_MARGIN}/{tracking.FULL_EVERY}"
     for margin in args.margins:
         for every in args.full_every:
             variants[f"{tracking.LOST_FRAMES}/{margin}/{every}"] = (tracking.LOST_FRAMES, margin, every, second_try,
-                                                                   True)
+                                                                   False)
     ms: dict[tuple[str, str], list[float]] = {}
     counts: dict[tuple[str, str], Counter[str]] = {}
     boxes: dict[tuple[str, str], list[Box | None]] = {}
@@ -126,8 +127,8 @@ def main() -> None:
             "larger_face": c["larger_face"], "fits": c["landmarks"],
             "gained": [i for i, (a, b) in pairs if a is None and b is not None],
             "lost": [i for i, (a, b) in pairs if a is not None and b is None],
-            "other_than_default": [i for i, (a, b) in enumerate(zip(boxes[recording, default], theirs, strict=True))
-                                   if a is not None and (b is None or _apart(a, b))]}
+            "default_other": [i for i, (a, b) in enumerate(zip(theirs, boxes[recording, default], strict=True))
+                              if a is not None and (b is None or _apart(a, b))]}
     if args.json:
         print(json.dumps({"benchmark": "lost_face", "rounds": args.rounds, "recordings": results}))
         return
@@ -144,8 +145,8 @@ def main() -> None:
             if name != "off":
                 print(f"  {recording}, {name}: face found where off finds none on frames {r['gained']}; "
                       f"none where off finds one on frames {r['lost']}")
-        print(f"  {recording}, periodic detect: another face or none where {default} finds one on frames "
-              f"{by_variant['periodic detect']['other_than_default']}")
+        print(f"  {recording}, {default}: another face or none where detect after none finds one on frames "
+              f"{by_variant['detect after none']['default_other']}")
 
 
 def _apart(a: Box, b: Box) -> bool:
