@@ -118,9 +118,9 @@ class FaceFinder:
         return self._largest(grey, weak) if weak else None
 
     def _largest(self, grey: np.ndarray, boxes: list[Box]) -> Detection:
-        """The largest of the detector's `boxes` (surest first): by the box, unless others are less than LARGER
-        narrower; then the surest of those, unless one inside the frame is larger by its fitted points by over
-        RADIUS_MARGIN."""
+        """The largest of the detector's `boxes` (surest first), with its points: by the box, unless others are
+        less than LARGER narrower; then the surest of those, unless one inside the frame is larger by its fitted
+        points by over RADIUS_MARGIN."""
         widest = max(box[2] for box in boxes)
         close = [box for box in boxes if box[2] * LARGER > widest]
         best = Detection(close[0], self.landmarks(grey, close[0]))
