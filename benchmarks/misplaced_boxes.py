@@ -104,10 +104,10 @@ def measure(wild: int, helen: int) -> tuple[list[Fit], list[Fit]]:
     seconds: list[Fit] = []
     for face in [*testdata.clean_wild_faces()[:wild], *tune]:
         grey = testdata.face_frame(face)
-        box = finder.detect(grey)
-        if box is None:
+        found = finder.detect(grey)
+        if found is None:
             continue
-        points = finder.landmarks(grey, box)
+        box, points = found
         where = placement(points, box)
         ref = Reference(grey, points, where, thumbnail(grey, box_from_landmarks(points, where)),
                         head_pose(points, (grey.shape[1], grey.shape[0])),

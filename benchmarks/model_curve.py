@@ -129,10 +129,10 @@ def helen_afw_frames(split: str, limit: int | None) -> list[Face]:
         transform = testdata.frame_transform(centres[0], centres[1], SIZE)
         grey = webcam_grey(read_colour(face.file), transform)
         truth = face.pts68 @ transform[:, :2].T + transform[:, 2]
-        box = finder.detect(grey)
-        if box is None:
+        found = finder.detect(grey)
+        if found is None:
             continue
-        x, y, w, h = box
+        x, y, w, h = found.box
         if not (x < truth[EYES, 0].mean() < x + w and y < truth[EYES, 1].mean() < y + h):
             continue
         faces.append(Face(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1), truth))
@@ -238,9 +238,9 @@ def follow_starts(clip: list[ClipFrame]) -> list[tuple[int, Box]]:
     finder = FaceFinder(full_model_path())
     starts = []
     for index in range(0, len(clip) - FOLLOW, FOLLOW_EVERY):
-        box = finder.detect(clip[index].grey)
-        if box is not None and _reference_face(box, clip[index].faces) is not None:
-            starts.append((index, box))
+        found = finder.detect(clip[index].grey)
+        if found is not None and _reference_face(found.box, clip[index].faces) is not None:
+            starts.append((index, found.box))
     return starts
 
 

@@ -1,7 +1,7 @@
 """Where a followed face's time goes, stage by stage, for this code beside an earlier commit's, timed interleaved
 in one process on the same frames; and a check that both give the same outputs.
 
-    .venv/bin/python benchmarks/stages.py [--against ef9bfbc] [--repeats 3] [--frames 300] [--json]
+    .venv/bin/python benchmarks/stages.py [--against ef9bfbc] [--repeats 3] [--frames 300] [--searched 300] [--json]
     .venv/bin/python benchmarks/stages.py --check [--against ef9bfbc]   # exit status 1 if any output differs
 
 The earlier commit's `gazepipe.tracking` is taken from git (`git archive`) into a temporary folder as the package
@@ -9,7 +9,10 @@ The earlier commit's `gazepipe.tracking` is taken from git (`git archive`) into 
 reads 100 MB of trees: two copies would compete for the cache). Frames: the benchmarks' sequences (the real clip
 and the faces-wild faces drifting at webcam framing), decoded as the workers decode them, each stream followed
 from frame to frame by this code. A frame counts as "followed" when the face was taken from the previous frame's
-box without a detector (the case that costs only the landmark fit and what this script times).
+box without a detector (the case that costs only the landmark fit and what this script times). Frames that
+search are timed apart: faces-helen-afw's `tune` photos framed as a webcam frames a face (62 px between the eyes),
+each tracked without hints (a whole-frame search; in group photos it fits several faces of one box step to tell
+their sizes), with the number of landmark fits per frame.
 
 Times are this thread's CPU time (`time.thread_time`), so that the time other programs on the machine hold the
 cores is not counted (their effect on the caches still is). Stages are timed by wrapping the functions
@@ -17,8 +20,9 @@ cores is not counted (their effect on the caches still is). Stages are timed by 
 stages (the ratios, mapping the pupils to the frame, the output struct). One OpenCV thread, as the workers run.
 
 `--check` compares, for every frame of every stream, every field of the two trackers' outputs (each stream
-followed by each tracker from its own previous output), and every pupil search on the followed faces' eyes with
-the session threshold absent, the previous frame's, and far off, and with the eye moved partly out of the frame.
+followed by each tracker from its own previous output), the same for the searched photos, and every pupil search
+on the followed faces' eyes with the session threshold absent, the previous frame's, and far off, and with the eye
+moved partly out of the frame.
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ def _fields(out: msgspec.Struct) -> dict[str, Any]:
 
 @dataclass
 class Followed:
-    """A frame whose face the tracker followed from the previous frame's box, and the hints that did it."""
+    """A frame whose face the tracker followed from the previous frame's box (or searched for: `searched_frames`),
+    and the hints that did it."""
 
     grey: np.ndarray
     hints: Any  # the version's own TrackHints
@@ -131,14 +136,31 @@ def followed_frames(module: ModuleType, tracker: Any, all_streams: list[Stream])
     return chosen
 
 
+def searched_frames(module: ModuleType, tracker: Any, count: int) -> list[Followed]:
+    """The first `count` photos of faces-helen-afw's `tune` half, framed at 62 px between the eyes, where the
+    tracker finds a face without hints (a whole-frame search)."""
+    types = importlib.import_module(module.__name__.replace(".tracker", ".types"))
+    tune = [face for face in testdata.helen_afw_faces() if testdata.helen_afw_split(face) == "tune"][:count]
+    chosen = []
+    for face in tune:
+        grey = testdata.face_frame(face)
+        out = tracker.track(grey, types.TrackHints())
+        if out.face_found:
+            chosen.append(Followed(grey, types.TrackHints(), np.asarray(out.landmarks), out.threshold_observed))
+    return chosen
+
+
 @dataclass
 class Timer:
-    """Wraps callables so that each call's time adds to its stage's total for the current frame."""
+    """Wraps callables so that each call's time adds to its stage's total for the current frame, and counts the
+    calls."""
 
     totals: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
 
     def wrap(self, stage: str, call: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
+            self.calls[stage] = self.calls.get(stage, 0) + 1
             started = time.thread_time()
             try:
                 return call(*args, **kwargs)
@@ -183,6 +205,7 @@ def instrumented(module: ModuleType, tracker: Any, timer: Timer) -> Iterator[Non
 
 
 def stage_ms(module: ModuleType, tracker: Any, frame: Followed) -> dict[str, float]:
+    """Each stage's ms on `frame`, and under "fits" the number of landmark fits."""
     timer = Timer()
     with instrumented(module, tracker, timer):
         started = time.thread_time()
@@ -192,7 +215,7 @@ def stage_ms(module: ModuleType, tracker: Any, frame: Followed) -> dict[str, flo
     t["to_numpy"] = t.pop("landmarks") - t["fit"]
     t["rest"] = total - sum(t.values())
     # a stage a version did not run on this frame counts 0 (an older version may lose a face this one follows)
-    return {stage: t.get(stage, 0.0) * 1000.0 for stage in STAGES}
+    return {**{stage: t.get(stage, 0.0) * 1000.0 for stage in STAGES}, "fits": timer.calls.get("fit", 0)}
 
 
 def track_ms(tracker: Any, frame: Followed) -> float:
@@ -202,9 +225,9 @@ def track_ms(tracker: Any, frame: Followed) -> float:
 
 
 def timings(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], repeats: int) -> dict[str, Any]:
-    """Per version, stage medians over every followed frame and repeat, and `track` alone; versions in turn on
-    each frame, the order swapped every repeat."""
-    samples: dict[str, dict[str, list[float]]] = {v: {s: [] for s in (*STAGES, "track")} for v in versions}
+    """Per version, stage medians over every frame and repeat, `track` alone, and the mean landmark fits per
+    frame; versions in turn on each frame, the order swapped every repeat."""
+    samples: dict[str, dict[str, list[float]]] = {v: {s: [] for s in (*STAGES, "fits", "track")} for v in versions}
     names = list(versions)
     count = len(next(iter(versions.values()))[2])
     for repeat in range(repeats):
@@ -216,7 +239,8 @@ def timings(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], repeats
                 samples[name]["track"].append(track_ms(tracker, chosen[i]))
     result: dict[str, Any] = {}
     for name, by_stage in samples.items():
-        medians = {s: round(statistics.median(v), 4) for s, v in by_stage.items() if v}
+        medians = {s: round(statistics.median(v), 4) for s, v in by_stage.items() if v and s != "fits"}
+        medians["fits_per_frame"] = round(statistics.mean(by_stage["fits"]), 4)
         # the sum of the other stages, frame by frame (a median of sums, not a sum of medians)
         other = [sum(by_stage[s][k] for s in OTHER) for k in range(len(by_stage["fit"]))]
         medians["other_total"] = round(statistics.median(other), 4)
@@ -226,9 +250,11 @@ def timings(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], repeats
     return result
 
 
-def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_streams: list[Stream]) -> dict[str, int]:
+def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_streams: list[Stream],
+          searched: list[Followed]) -> dict[str, int]:
     """Counts of outputs compared and of those that differ in any field (bit for bit), between the two versions:
-    every frame of every stream, each version following the stream from its own previous output; then every
+    every frame of every stream, each version following the stream from its own previous output; every
+    `searched` frame, tracked without hints; then every
     pupil search on the followed faces' eyes, with the session threshold absent, the frame's own and 40 grey
     levels off, and with the eye shifted so that its outer corner lies 4 px beyond the frame's edge."""
     (old_module, old_tracker, _), (new_module, new_tracker, chosen) = versions.values()
@@ -246,6 +272,14 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
                 print(f"  differs: {stream.name} frame {counts['frames']}: "
                       + ", ".join(k for k, v in _fields(old_out).items() if _fields(new_out)[k] != v))
             old_previous, new_previous = old_out, new_out
+    counts |= {"searched": 0, "searched_differing": 0}
+    for frame in searched:
+        old_out, new_out = old_tracker.track(frame.grey, old_types.TrackHints()), new_tracker.track(frame.grey)
+        counts["searched"] += 1
+        if _fields(old_out) != _fields(new_out):
+            counts["searched_differing"] += 1
+            print(f"  differs: searched photo {counts['searched']}: "
+                  + ", ".join(k for k, v in _fields(old_out).items() if _fields(new_out)[k] != v))
     old_pupil, new_pupil = (importlib.import_module(m.__name__.replace(".tracker", ".pupil"))
                             for m in (old_module, new_module))
     for frame in chosen:
@@ -271,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", default="ef9bfbc", help="the earlier commit to compare with")
     parser.add_argument("--frames", type=int, default=300, help="frames per sequence at most")
+    parser.add_argument("--searched", type=int, default=300, help="faces-helen-afw tune photos at most")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="compare the outputs instead of timing")
     parser.add_argument("--json", action="store_true")
@@ -289,26 +324,36 @@ def main(argv: list[str] | None = None) -> int:
     chosen_old = [Followed(f.grey, old_types.TrackHints(**msgspec.structs.asdict(f.hints)), f.landmarks,
                            f.thresholds) for f in chosen_new]
     versions = {args.against: (old_module, old_tracker, chosen_old), "this": (new_module, new_tracker, chosen_new)}
+    searched_new = searched_frames(new_module, new_tracker, args.searched)
+    searched_old = [Followed(f.grey, old_types.TrackHints(), f.landmarks, f.thresholds) for f in searched_new]
     if args.check:
-        counts = check(versions, all_streams)
+        counts = check(versions, all_streams, searched_new)
         print(f"outputs of {args.against} and this code, bit for bit: "
               + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if args.json:
             print(json.dumps({"benchmark": "stages_check", "against": args.against, **counts}))
-        return 1 if counts["frames_differing"] or counts["eyes_differing"] else 0
+        return 1 if counts["frames_differing"] or counts["searched_differing"] or counts["eyes_differing"] else 0
     result = timings(versions, args.repeats)
+    result_searched = timings({args.against: (old_module, old_tracker, searched_old),
+                               "this": (new_module, new_tracker, searched_new)}, args.repeats)
 
     print(f"followed faces: {len(chosen_new)} frames x {args.repeats} repeats, medians in ms, one OpenCV thread, "
           f"{args.against} and this code in turn on each frame")
     print(f"  {'stage':<16} {args.against:>9} {'this':>9} {'ratio':>7}")
-    for stage in (*STAGES, "other_total", "track", "track_minus_fit"):
+    for stage in (*STAGES, "other_total", "track", "track_minus_fit", "fits_per_frame"):
         a, b = result[args.against][stage], result["this"][stage]
+        print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
+    print(f"searched frames (faces-helen-afw tune photos, no hints): {len(searched_new)} frames x {args.repeats} "
+          "repeats, medians in ms (fits: mean per frame)")
+    for stage in ("fit", "track", "track_minus_fit", "fits_per_frame"):
+        a, b = result_searched[args.against][stage], result_searched["this"][stage]
         print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
     machine = loadgen.machine()
     print(f"commit {machine['commit']}, {machine['date']}, {machine['cpus']} cores, load {machine['load_avg_1m']}")
     if args.json:
         print(json.dumps({"benchmark": "stages", "against": args.against, **machine, "frames": len(chosen_new),
-                          "repeats": args.repeats, "median_ms": result}))
+                          "repeats": args.repeats, "median_ms": result, "searched_frames": len(searched_new),
+                          "searched_median_ms": result_searched}))
     return 0
 
 

@@ -35,6 +35,7 @@ from gazepipe.tracking.face import (
     FOLLOW_FITS,
     MAX_SHIFT,
     MIN_SIMILARITY,
+    Detection,
     FaceFinder,
     Placement,
     box_from_landmarks,
@@ -136,8 +137,8 @@ class Fitter:
     def __init__(self) -> None:
         self.finder = FaceFinder(predictor_path())
 
-    def detected(self, grey: np.ndarray, box: Box) -> Fitted:
-        points = self.finder.landmarks(grey, box)
+    def detected(self, grey: np.ndarray, found: Detection) -> Fitted:
+        box, points = found
         where = placement(points, box)
         return Fitted(points, box_from_landmarks(points, where), where, head_pose(points, _size(grey)))
 
@@ -172,8 +173,8 @@ def same_face_pairs(fitter: Fitter, greys: list[np.ndarray], kind: str,
     detector found on frame k at the same eyes on frame k+gap."""
     detected: list[Fitted | None] = []
     for grey in greys:
-        box = fitter.finder.detect(grey)
-        detected.append(None if box is None else fitter.detected(grey, box))
+        found = fitter.finder.detect(grey)
+        detected.append(None if found is None else fitter.detected(grey, found))
     pairs = []
     for gap in GAPS:
         for k in range(len(greys) - gap):
@@ -216,8 +217,8 @@ def other_face_pairs(fitter: Fitter, count: int) -> list[Pair]:
               else TWO_PEOPLE.get(testdata.source_group(f), testdata.source_group(f)) for f in faces]
     refs = []
     for grey in greys:
-        box = fitter.finder.detect(grey)
-        refs.append(None if box is None else fitter.detected(grey, box))
+        found = fitter.finder.detect(grey)
+        refs.append(None if found is None else fitter.detected(grey, found))
     pairs = []
     for i, ref in enumerate(refs):
         if ref is None:
@@ -233,10 +234,10 @@ def other_face_pairs(fitter: Fitter, count: int) -> list[Pair]:
 def background_pairs(fitter: Fitter, faces: list[np.ndarray], empty: list[np.ndarray]) -> list[Pair]:
     pairs = []
     for face in faces[::5]:
-        box = fitter.finder.detect(face)
-        if box is None:
+        found = fitter.finder.detect(face)
+        if found is None:
             continue
-        ref = fitter.detected(face, box)
+        ref = fitter.detected(face, found)
         for grey in empty[::4]:
             fitted, checks = fitter.followed(grey, ref)
             pairs.append(Pair("background", scores(face, ref.box, grey, fitted), checks))

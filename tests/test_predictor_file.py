@@ -49,14 +49,14 @@ def test_a_pruned_file_loads_in_dlib_and_fits_a_real_face(predictor: predictor_f
     face = testdata.clean_wild_faces()[0]
     grey = testdata.face_frame(face)
     full = FaceFinder(full_model_path())
-    box = full.detect(grey)
-    assert box is not None
-    x, y, w, h = box
+    found = full.detect(grey)
+    assert found is not None
+    x, y, w, h = found.box
     shape = dlib.shape_predictor(str(path))(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1))
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
     assert points.shape == (68, 2)
     # the pruned fit lands on the same eyes as the full model's, within a few pixels at 62 px between the irises
-    reference = full.landmarks(grey, box)
+    reference = found.landmarks
     assert np.abs(points[36:48] - reference[36:48]).max() < 4.0
     assert not np.array_equal(points, reference)
 

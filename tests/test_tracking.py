@@ -13,19 +13,20 @@ from eye_state_session import jittered
 from gaze_moved import IRIS_CENTRES, move_gaze
 
 from gazepipe.model import predictor_path
-from gazepipe.tracking import eye_state
+from gazepipe.tracking import eye_state, pupil_net
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.eye import LEFT_POINTS, RIGHT_POINTS, Eye
 from gazepipe.tracking.face import (
     CONFIRM_EVERY,
     SECOND_TRY_ABOVE,
+    Detection,
     FaceFinder,
     centre_radius,
     parts_array,
     reduced_pass_finds,
 )
 from gazepipe.tracking.tracker import FULL_EVERY, LOST_FRAMES, GazeTracker
-from gazepipe.tracking.types import TrackHints, TrackOutput, following
+from gazepipe.tracking.types import Box, TrackHints, TrackOutput, following
 
 CLEAN_FACES = 5
 
@@ -57,9 +58,9 @@ def test_landmarks_read_in_one_call_are_dlibs_points() -> None:
     faces = FaceFinder(predictor_path())
     for face in testdata.clean_wild_faces()[:CLEAN_FACES]:
         grey = testdata.face_frame(face)
-        box = faces.detect(grey)
-        assert box is not None, face.file
-        x, y, w, h = box
+        found = faces.detect(grey)
+        assert found is not None, face.file
+        x, y, w, h = found.box
         parts = faces._predictor(grey, dlib.rectangle(x, y, x + w - 1, y + h - 1)).parts()
         one_by_one = np.array([(p.x, p.y) for p in parts], dtype=np.float64)
         assert np.array_equal(parts_array(parts), one_by_one) and one_by_one.shape == (68, 2)
@@ -117,11 +118,11 @@ def test_a_followed_face_gives_way_to_a_larger_one_at_the_periodic_search(tracke
     assert larger.face_box is not None and larger.face_box[0] + larger.face_box[2] / 2 > 320 + 100
 
 
-def _on_framed_face(box: tuple[int, int, int, int] | None) -> bool:
-    """Whether `box` holds the point between the eyes of the face `testdata.face_frame` framed."""
-    if box is None:
+def _on_framed_face(found: Detection | Box | None) -> bool:
+    """Whether the box found holds the point between the eyes of the face `testdata.face_frame` framed."""
+    if found is None:
         return False
-    x, y, w, h = box
+    x, y, w, h = found.box if isinstance(found, Detection) else found
     width, height = testdata.FRAME_SIZE
     return x < width / 2 < x + w and y < 0.42 * height < y + h
 
@@ -156,9 +157,31 @@ def test_of_faces_within_one_box_step_the_larger_by_its_points_is_chosen_unless_
     frame = testdata.face_frame(kit)
     rects, _, _ = detector.run(frame, 0, 0.0)
     cut = [r for r in rects if r.right() >= frame.shape[1]]
+    found = faces.detect(frame)
+    assert found is not None and _on_framed_face(found)
     assert cut and all(centre_radius(faces.landmarks(frame, (r.left(), r.top(), r.width(), r.height())))[1]
-                       > centre_radius(faces.landmarks(frame, faces.detect(frame) or (0, 0, 1, 1)))[1] for r in cut)
-    assert _on_framed_face(faces.detect(frame))
+                       > centre_radius(found.landmarks)[1] for r in cut)
+
+
+def test_a_searched_frame_fits_no_face_twice(tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a photo with two faces of one box step: the search fits both to tell their sizes, and the tracker takes the
+    # points of the one it picks from the search instead of fitting it once more
+    frame = testdata.face_frame(testdata.helen_afw_face("afw/4145388945_3.jpg"))
+    faces = tracker._faces
+    boxes: list[tuple[int, int, int, int]] = []
+    fit = faces._predictor
+
+    def counted(grey: np.ndarray, rect: dlib.rectangle) -> dlib.full_object_detection:
+        boxes.append((rect.left(), rect.top(), rect.width(), rect.height()))
+        return fit(grey, rect)
+
+    monkeypatch.setattr(faces, "_predictor", counted)
+    found = faces.detect(frame)
+    searched = list(boxes)
+    boxes.clear()
+    out = tracker.track(frame)
+    assert found is not None and len(searched) >= 2 and len(set(searched)) == len(searched)
+    assert boxes == searched and out.landmarks == list(map(tuple, found.landmarks.tolist()))
 
 
 def test_face_partly_outside_the_frame_does_not_crash(tracker: GazeTracker) -> None:
@@ -176,6 +199,27 @@ def test_face_partly_outside_the_frame_does_not_crash(tracker: GazeTracker) -> N
             assert isinstance(result, TrackOutput)
             if result.face_found and result.pupil_left is None:
                 assert result.pupil_left_reason in {"eye_outside_frame", "no_blob", "eye_closed"}
+
+
+def test_an_eye_outside_the_frame_is_not_given_to_the_pupil_network(
+        tracker: GazeTracker, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = testdata.face_frame(testdata.clean_wild_faces()[1])
+    left_eye = np.array(tracker.track(frame).landmarks)[LEFT_POINTS]
+    # the image-left eye's centre 10 px beyond the frame's left edge: about a third of its opening inside
+    shift = np.array([[1.0, 0.0, -10.0 - left_eye[:, 0].mean()], [0.0, 1.0, 0.0]])
+    moved = cv2.warpAffine(frame, shift, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+    given: list[int] = []
+    centres = pupil_net.centres
+
+    def counted(eyes: list[Eye]) -> list[tuple[float, float]]:
+        given.append(len(eyes))
+        return centres(eyes)
+
+    monkeypatch.setattr(pupil_net, "centres", counted)
+    out = tracker.track(moved)
+    assert out.face_found and not out.eyes_closed
+    assert out.pupil_left_reason == "eye_outside_frame" and out.pupil_right is not None
+    assert given == [1]
 
 
 def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:

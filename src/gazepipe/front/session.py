@@ -111,10 +111,12 @@ class Session:
     def hints(self, frame: Frame) -> TrackHints:
         """What a worker needs to track `frame`, this session's next; asks for a full detection now and then."""
         now = self.now(frame)
-        search = self.last is None or not self.last.face_found
-        if search:
+        if self.last is None or not self.last.face_found:
             self._last_search = now
-        detect = search or now - self._last_detect >= self._detect_every_s
+        # `detect` asks only for a face larger than the one followed or found again, so every detect_every_s,
+        # face or none: a frame after one without a face is searched for any face (first around a face just lost)
+        # whatever it says.
+        detect = now - self._last_detect >= self._detect_every_s
         if detect:
             self._last_detect = now
         return self.calibration.hints(self.last, detect=detect)

@@ -89,8 +89,7 @@ class RecordingSession(Session):
         while self._after and self._after[0][0] <= frame.seq - self.window:
             self._from = self._after.popleft()[1]
         state, now = self._from, self.now(frame)
-        search = state.last is None or not state.last.face_found
-        detect = search or now - max(state.last_detect, self._requested_detect) >= self._detect_every_s
+        detect = now - max(state.last_detect, self._requested_detect) >= self._detect_every_s
         if detect:
             self._requested_detect = now
         return following(state.last, state.thresholds, detect, state.closed_above)

@@ -128,7 +128,7 @@ class Eye:
         lids = np.sqrt(upper.dot(upper)) + np.sqrt(lower.dot(lower))
         return float(lids / (2.0 * max(self.span, 1e-6)))
 
-    @property
+    @cached_property
     def visible_share(self) -> float:
         """The share of the eye opening that lies inside the frame."""
         if self.inside_frame is None:

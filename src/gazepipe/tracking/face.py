@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import dlib
@@ -73,6 +74,14 @@ RADIUS_MARGIN = 0.02
 SECOND_TRY_ABOVE = -0.3
 
 
+class Detection(NamedTuple):
+    """A face the whole-frame search found: the detector's box and the 68 points fitted in it (the search fits
+    them anyway when it must tell the sizes of faces of one box step apart, and the tracker needs them)."""
+
+    box: Box
+    landmarks: np.ndarray  # (68, 2)
+
+
 class FaceFinder:
     """dlib's detector and 68-point predictor, loaded once per process."""
 
@@ -80,10 +89,10 @@ class FaceFinder:
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(predictor_path))
 
-    def detect(self, grey: np.ndarray, reduced_first: bool = True) -> Box | None:
-        """The largest face: at full scale, upsampled only for small frames; with `reduced_first`, first at
-        reduced scale, which finds a large face at about 40 % of the cost. Right after a frame without a face
-        that pass is skipped: the full-scale pass finds faces of every size, and on frames that keep having
+    def detect(self, grey: np.ndarray, reduced_first: bool = True) -> Detection | None:
+        """The largest face, with its points: at full scale, upsampled only for small frames; with `reduced_first`,
+        first at reduced scale, which finds a large face at about 40 % of the cost. Right after a frame without a
+        face that pass is skipped: the full-scale pass finds faces of every size, and on frames that keep having
         none (an empty room, a stage far away) the reduced pass would only add its cost to each. When no pass
         finds a face, the full-scale pass's weaker boxes get a second try (SECOND_TRY_ABOVE)."""
         height, width = grey.shape
@@ -108,23 +117,22 @@ class FaceFinder:
                 weak = [box for box, _ in boxes]
         return self._largest(grey, weak) if weak else None
 
-    def _largest(self, grey: np.ndarray, boxes: list[Box]) -> Box:
-        """The largest of the detector's `boxes` (surest first): by the box, unless others are less than LARGER
-        narrower; then the surest of those, unless one inside the frame is larger by its fitted points by over
-        RADIUS_MARGIN."""
+    def _largest(self, grey: np.ndarray, boxes: list[Box]) -> Detection:
+        """The largest of the detector's `boxes` (surest first), with its points: by the box, unless others are
+        less than LARGER narrower; then the surest of those, unless one inside the frame is larger by its fitted
+        points by over RADIUS_MARGIN."""
         widest = max(box[2] for box in boxes)
         close = [box for box in boxes if box[2] * LARGER > widest]
-        best = close[0]
-        if len(close) == 1:
-            return best
+        best = Detection(close[0], self.landmarks(grey, close[0]))
+        radius = centre_radius(best.landmarks)[1]
         height, width = grey.shape
-        radius = centre_radius(self.landmarks(grey, best))[1]
         for box in close[1:]:
             x, y, w, h = box
             if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
-                other = centre_radius(self.landmarks(grey, box))[1]
-                if other > (1 + RADIUS_MARGIN) * radius:
-                    best, radius = box, other
+                other = Detection(box, self.landmarks(grey, box))
+                other_radius = centre_radius(other.landmarks)[1]
+                if other_radius > (1 + RADIUS_MARGIN) * radius:
+                    best, radius = other, other_radius
         return best
 
     def larger_face(self, grey: np.ndarray, width: int) -> Box | None:

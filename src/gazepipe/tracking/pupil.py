@@ -95,13 +95,21 @@ def _disc_within(radius: int) -> np.ndarray:
     return np.pad(_disc(radius) > 0, 1)
 
 
+OUTSIDE_FRAME = Pupil(None, 0.0, "eye_outside_frame", None)
+
+
+def searched(eye: Eye) -> bool:
+    """Whether `locate` searches `eye` for its pupil: at least MIN_VISIBLE of its opening lies inside the frame."""
+    return eye.visible_share >= MIN_VISIBLE
+
+
 def locate(eye: Eye, threshold: float | None, learned: tuple[float, float] | None = None) -> Pupil:
     """The iris centre in `eye`'s crop. `threshold` is the session's calibrated iris/sclera grey level (None
     before calibration); when lighting has changed so much that it no longer separates this frame's iris from
     its sclera, this frame's own level is used. `learned` is `pupil_net`'s centre for the eye, if already
     computed (the tracker runs both eyes through it at once)."""
-    if eye.visible_share < MIN_VISIBLE:
-        return Pupil(None, 0.0, "eye_outside_frame", None)
+    if not searched(eye):
+        return OUTSIDE_FRAME
     mask = eye.polygon_mask
     crop = eye.crop.astype(np.float32)
     # Every per-pixel step below runs only where it can matter: on the opening's box (the weights are 0 outside

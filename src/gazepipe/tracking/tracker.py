@@ -26,7 +26,7 @@ from gazepipe.tracking.face import (
     thumbnail,
 )
 from gazepipe.tracking.headpose import head_pose
-from gazepipe.tracking.pupil import Pupil, locate
+from gazepipe.tracking.pupil import OUTSIDE_FRAME, Pupil, locate, searched
 from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
 
 # A followed fit is trusted only while the head turned less than this between frames (degrees of yaw or
@@ -50,8 +50,8 @@ UPPER_LID_RAISE = 0.03
 # frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
 # box, LOST_MARGIN of the box on every side (a followed face's: 0.3), and the whole frame (37 ms here at 640x480,
 # the window 8.5) only on every FULL_EVERY-th of them. The cost: a face appearing elsewhere during a loss
-# is found up to FULL_EVERY - 1 frames later (and one larger than the face found again in the window is looked for
-# at once when the frame asks to `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
+# is found up to FULL_EVERY - 1 frames later (or, once the lost face is found again in the window, at the stream's
+# next periodic search for a larger face, `detect`). Measured on the benchmarks' recordings (benchmarks/lost_face.py and
 # docs/performance.md): the webcam recording loses its face 8 times, for 2 or 10 frames, and it comes back where it
 # was; a window of margin 0.3 / 0.5 / 0.8 / 1.2 (3.5 / 6.0 / 8.5 / 14 ms) finds 4 / 5 / 7 / 8 of the 8 faces the
 # whole frame finds during those losses (the last box of a face turning away has drifted from it). On the clip,
@@ -91,8 +91,13 @@ class GazeTracker:
         if eyes_closed:
             pupils = [Pupil(None, 0.0, "eye_closed", None)] * 2
         else:
-            learned = pupil_net.centres(eyes)
-            pupils = [locate(e, t, c) for e, t, c in zip(eyes, thresholds, learned, strict=True)]
+            # the learned cue only for the eyes `locate` searches: one outside the frame it skips. The other eye's
+            # cue then comes from a one-eye product, which OpenBLAS sums in another order than a two-eye one (as
+            # `locate` alone computes it: within 0.001 px of the pair's on the frames measured)
+            inside = [eye for eye in eyes if searched(eye)]
+            learned = iter(pupil_net.centres(inside) if inside else ())
+            pupils = [locate(e, t, next(learned)) if searched(e) else OUTSIDE_FRAME
+                      for e, t in zip(eyes, thresholds, strict=True)]
         horizontal, vertical = _ratios(eyes, pupils)
         frame_points: list[Point | None] = [
             None if p.centre is None else _point(e.map_to_frame(np.array([p.centre]))[0])
@@ -144,7 +149,7 @@ class GazeTracker:
         elif hints.lost_box is not None:
             box = self._faces.follow(grey, hints.lost_box, LOST_MARGIN)
             if box is not None:
-                # the stream asks every frame without a face to `detect`: here, for a face larger than this one
+                # at the stream's periodic search (`detect`): for a face larger than this one
                 if hints.detect:
                     box = self._faces.larger_face(grey, box[2]) or box
                 return self._fit(grey, box, hints.detect, 0)
@@ -154,8 +159,8 @@ class GazeTracker:
         # on the benchmarks' webcam recording (faces 96-151 px wide) the pass found none of 11 (10 ms each).
         reduced_first = not hints.after_no_face and (hints.face_box is None
                                                      or reduced_pass_finds(hints.face_box[2], grey.shape[1]))
-        box = self._faces.detect(grey, reduced_first=reduced_first)
-        return None if box is None else self._fit(grey, box, True, 0)
+        found = self._faces.detect(grey, reduced_first=reduced_first)
+        return None if found is None else self._fit(grey, found.box, True, 0, landmarks=found.landmarks)
 
     def _followed(self, grey: np.ndarray, hints: TrackHints, box: Box, patch: bytes) -> _Face | None:
         """The face fitted in the previous frame's `box`, if it still looks like its thumbnail `patch`, stays in
@@ -172,11 +177,12 @@ class GazeTracker:
         return None
 
     def _fit(self, grey: np.ndarray, box: Box, detector_ran: bool, unconfirmed: int,
-             where: Placement | None = None) -> _Face:
-        """The 68 points fitted in `box`, and the face's box and thumbnail as the next frame follows them. A box
-        from the detector (`where` None) sets how the following boxes are placed on this face's points; a
-        followed box keeps the placement `where` it was given."""
-        landmarks = self._faces.landmarks(grey, box)
+             where: Placement | None = None, landmarks: np.ndarray | None = None) -> _Face:
+        """The 68 points fitted in `box` (or the `landmarks` already fitted there), and the face's box and
+        thumbnail as the next frame follows them. A box from the detector (`where` None) sets how the following
+        boxes are placed on this face's points; a followed box keeps the placement `where` it was given."""
+        if landmarks is None:
+            landmarks = self._faces.landmarks(grey, box)
         where = where or placement(landmarks, box)
         followed = box_from_landmarks(landmarks, where)
         return _Face(landmarks, followed, thumbnail(grey, followed), where, (grey.shape[1], grey.shape[0]),
