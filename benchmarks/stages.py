@@ -107,8 +107,10 @@ def streams(max_frames: int) -> list[Stream]:
     return out
 
 
-def _fields(out: msgspec.Struct) -> dict[str, Any]:
-    return msgspec.structs.asdict(out)
+def _differing(old_out: msgspec.Struct, new_out: msgspec.Struct) -> list[str]:
+    """The fields in which two trackers' outputs differ (bit for bit)."""
+    old, new = msgspec.structs.asdict(old_out), msgspec.structs.asdict(new_out)
+    return [k for k, v in old.items() if new[k] != v]
 
 
 @dataclass
@@ -267,19 +269,17 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
             old_out = old_tracker.track(grey, old_types.following(old_previous))
             new_out = new_tracker.track(grey, new_types.following(new_previous))
             counts["frames"] += 1
-            if _fields(old_out) != _fields(new_out):
+            if differing := _differing(old_out, new_out):
                 counts["frames_differing"] += 1
-                print(f"  differs: {stream.name} frame {counts['frames']}: "
-                      + ", ".join(k for k, v in _fields(old_out).items() if _fields(new_out)[k] != v))
+                print(f"  differs: {stream.name} frame {counts['frames']}: " + ", ".join(differing))
             old_previous, new_previous = old_out, new_out
     counts |= {"searched": 0, "searched_differing": 0}
     for frame in searched:
         old_out, new_out = old_tracker.track(frame.grey, old_types.TrackHints()), new_tracker.track(frame.grey)
         counts["searched"] += 1
-        if _fields(old_out) != _fields(new_out):
+        if differing := _differing(old_out, new_out):
             counts["searched_differing"] += 1
-            print(f"  differs: searched photo {counts['searched']}: "
-                  + ", ".join(k for k, v in _fields(old_out).items() if _fields(new_out)[k] != v))
+            print(f"  differs: searched photo {counts['searched']}: " + ", ".join(differing))
     old_pupil, new_pupil = (importlib.import_module(m.__name__.replace(".tracker", ".pupil"))
                             for m in (old_module, new_module))
     for frame in chosen:
@@ -298,6 +298,13 @@ def check(versions: dict[str, tuple[ModuleType, Any, list[Followed]]], all_strea
                             new.centre, new.confidence, new.reason, new.threshold):
                         counts["eyes_differing"] += 1
     return counts
+
+
+def _print_rows(result: dict[str, Any], against: str, stages: tuple[str, ...]) -> None:
+    """One row per stage: the earlier commit's median, this code's, and their ratio."""
+    for stage in stages:
+        a, b = result[against][stage], result["this"][stage]
+        print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,14 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"followed faces: {len(chosen_new)} frames x {args.repeats} repeats, medians in ms, one OpenCV thread, "
           f"{args.against} and this code in turn on each frame")
     print(f"  {'stage':<16} {args.against:>9} {'this':>9} {'ratio':>7}")
-    for stage in (*STAGES, "other_total", "track", "track_minus_fit", "fits_per_frame"):
-        a, b = result[args.against][stage], result["this"][stage]
-        print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
+    _print_rows(result, args.against, (*STAGES, "other_total", "track", "track_minus_fit", "fits_per_frame"))
     print(f"searched frames (faces-helen-afw tune photos, no hints): {len(searched_new)} frames x {args.repeats} "
           "repeats, medians in ms (fits: mean per frame)")
-    for stage in ("fit", "track", "track_minus_fit", "fits_per_frame"):
-        a, b = result_searched[args.against][stage], result_searched["this"][stage]
-        print(f"  {stage:<16} {a:>9.4f} {b:>9.4f} {b / a if a else float('nan'):>7.2f}")
+    _print_rows(result_searched, args.against, ("fit", "track", "track_minus_fit", "fits_per_frame"))
     machine = loadgen.machine()
     print(f"commit {machine['commit']}, {machine['date']}, {machine['cpus']} cores, load {machine['load_avg_1m']}")
     if args.json:
