@@ -6,7 +6,7 @@ pruned or a file), the models in turn on the same frame. `headpose.head_pose` on
 with `headpose.head_pose` on the human 300-W points mapped into the same frame (the same camera), as
 `categories.py` takes its yaw band. Frames where a tracker fits another face or none are counted apart.
 
-    .venv/bin/python benchmarks/headpose_models.py [--split tune] [--models full pruned] [--limit N]
+    .venv/bin/python benchmarks/headpose_models.py [--split tune] [--models full pruned] [--limit N] [--json]
 
 Reported per model: median and 95th percentile of |yaw - human yaw| and |pitch - human pitch| (degrees), the
 median signed yaw shrink (|yaw| - |human yaw|: negative when turned heads are seen less turned) by the human
@@ -15,6 +15,7 @@ median signed yaw shrink (|yaw| - |human yaw|: negative when turned heads are se
 from __future__ import annotations
 
 import argparse
+import json
 
 import cv2
 import numpy as np
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--split", default="tune", choices=("tune", "test"))
     parser.add_argument("--models", nargs="+", default=["full", "pruned"])
     parser.add_argument("--limit", type=int, help="the first N faces")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     trackers = [GazeTracker(predictor_path(model)) for model in args.models]
@@ -68,20 +70,29 @@ def main() -> None:
     print(f"{'model':>10} {'yaw err med':>11} {'p95':>6} {'pitch err med':>13} {'p95':>6} | shrink: {header}")
     counts = [int(np.sum((np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi))) for lo, hi in YAW_BANDS]
     yaws = []
+    report: dict[str, object] = {"split": args.split, "faces": len(faces), "fitted": len(both), "models": {}}
     for m, model in enumerate(args.models):
         pose = np.array([found[i][m] for i in both])
         yaws.append(pose[:, 0])
         error = np.abs(pose - human)
         shrink = np.abs(pose[:, 0]) - np.abs(human[:, 0])
-        bands = " ".join(f"{np.median(shrink[(np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi)]):>12.2f}"
-                         for lo, hi in YAW_BANDS)
-        print(f"{model:>10} {np.median(error[:, 0]):>11.2f} {np.percentile(error[:, 0], 95):>6.2f}"
-              f" {np.median(error[:, 1]):>13.2f} {np.percentile(error[:, 1], 95):>6.2f} | shrink: {bands}")
+        in_band = [(np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi) for lo, hi in YAW_BANDS]
+        bands = [float(np.median(shrink[band])) if band.any() else None for band in in_band]
+        row = {"yaw_median": float(np.median(error[:, 0])), "yaw_p95": float(np.percentile(error[:, 0], 95)),
+               "pitch_median": float(np.median(error[:, 1])), "pitch_p95": float(np.percentile(error[:, 1], 95)),
+               "shrink_by_band": bands}
+        report["models"][model] = row  # type: ignore[index]
+        print(f"{model:>10} {row['yaw_median']:>11.2f} {row['yaw_p95']:>6.2f} {row['pitch_median']:>13.2f}"
+              f" {row['pitch_p95']:>6.2f} | shrink: " + " ".join(f"{b:>12.2f}" if b is not None else f"{'-':>12}"
+                                                                for b in bands))
     print(f"{'faces':>10} {'':>11} {'':>6} {'':>13} {'':>6} |         " + " ".join(f"{c:>12}" for c in counts))
     for m in range(1, len(args.models)):
         gap = np.abs(yaws[m] - yaws[0])
+        report[f"{args.models[m]}_against_{args.models[0]}"] = float(np.median(gap))
         print(f"{args.models[m]} against {args.models[0]}: |yaw difference| median {np.median(gap):.2f}, "
               f"p95 {np.percentile(gap, 95):.2f}")
+    if args.json:
+        print(json.dumps(report))
 
 
 if __name__ == "__main__":
