@@ -10,7 +10,8 @@ threads made each step about 15 times slower; the seeds are fixed.)
 CEW's open eyes are mostly wide open; trained on CEW alone the networks called narrow and smiling open eyes
 closed. The `faces-helen-afw` eyes are cut as the tracker cuts them, from webcam-like frames (62 px between the
 irises, JPEG quality 80, the gaze also moved sideways) with dlib's landmarks, and labelled by MediaPipe's
-openness."""
+openness. `--contours full pruned` cuts them with both landmark models, so that one set of weights serves either
+`GAZEPIPE_MODEL`."""
 
 from __future__ import annotations
 
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("eyes", type=Path, help="CEW patches in closed*/open* folders")
     parser.add_argument("--helen-afw", action="store_true",
                         help="also the eyes of faces-helen-afw's tune half (from the shared data folder)")
+    parser.add_argument("--contours", nargs="+", metavar="MODEL",
+                        help="cut the faces-helen-afw eyes with each of these landmark models (full, pruned or a "
+                             "file, as GAZEPIPE_MODEL names them), each eye once per model; by default the workers'")
     parser.add_argument("--out", type=Path, default=eye_state.WEIGHTS)
     args = parser.parse_args(argv)
     patches, closed, sources = eye_patches(args.eyes)
@@ -143,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     x_list = [patches[i] for i in tune]
     y_list = [closed[i] for i in tune]
     if args.helen_afw:
-        more, more_closed = face_patches(GazeTracker(predictor_path()))
-        x_list += more
-        y_list += more_closed
+        for model in args.contours or [None]:
+            more, more_closed = face_patches(GazeTracker(predictor_path(model)))
+            x_list += more
+            y_list += more_closed
     x = np.array(x_list, dtype=np.float32)
     y = np.array(y_list, dtype=np.float32)
     with multiprocessing.Pool(ENSEMBLE) as pool:  # one process per network: they train independently

@@ -103,6 +103,16 @@ def test_eye_state_speed_smoke() -> None:
     assert all(t["HEAD"] > 0 and t["this"] > 0 for t in rows.values())
 
 
+def test_headpose_models_smoke() -> None:
+    """The same model twice gives the same poses; its error against the human points' pose is a real spread."""
+    result = run_json("headpose_models.py", "--models", "full", "full", "--limit", "6")
+    assert 0 < result["fitted"] <= result["faces"] == 6
+    assert result["full_against_full"] == 0.0
+    row = result["models"]["full"]
+    assert 0 <= row["yaw_median"] <= row["yaw_p95"] and 0 <= row["pitch_median"] <= row["pitch_p95"]
+    assert len(row["shrink_by_band"]) == 3
+
+
 def test_misplaced_boxes_smoke() -> None:
     result = run_json("misplaced_boxes.py", "--wild", "2", "--helen", "1")
     assert result["faces"] > 0

