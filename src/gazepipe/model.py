@@ -1,8 +1,9 @@
 """Where the 68-point landmark model comes from: never the internet at run time.
 
-The workers' default is the file the PyPI package `face_recognition_models` ships, pruned to the first
-PRUNED_STAGES stages of PRUNED_TREES trees (a cheaper fit, `docs/performance.md`): derived from it once, into
-a cache folder, by `make`'s install step or on first use, and checked against its SHA-256."""
+The workers' default is the file the PyPI package `face_recognition_models` ships. `GAZEPIPE_MODEL=pruned`
+takes its first PRUNED_STAGES stages of PRUNED_TREES trees instead (a cheaper fit, `docs/performance.md`):
+derived from it once, into a cache folder, by `make`'s install step or on first use, and checked against its
+SHA-256."""
 
 from __future__ import annotations
 
