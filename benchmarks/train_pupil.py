@@ -13,7 +13,7 @@ centre in crop coordinates. A fifth of the `tune` photos (by a hash) is held out
 the pupil stage fuses the cue with its own fit. With `--pairs` it then trains each network on with real eyes
 looking up and down (the `columbia-eyes` tune people, persons 1-12), whose lids follow the gaze as no render's
 do; the committed weights were made so. Several caches, each collected alone (one per `GAZEPIPE_MODEL`, whose
-contour cuts the eyes), are trained on together: networks right under either landmark model."""
+contour cuts the eyes), are trained on together: one set of networks for eyes cut by either landmark model."""
 
 from __future__ import annotations
 
