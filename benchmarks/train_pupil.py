@@ -3,7 +3,7 @@ first pass over a fixed window, a second over a window re-centred on the first's
 `tune` halves of `faces-helen-afw` (split by photo) and `faces-wild` (split by source), and writes the weights
 the tracker ships, `src/gazepipe/tracking/pupil_net.npz`. The test halves are only for `accuracy.py`.
 
-    .venv/bin/python benchmarks/train_pupil.py [--cache EYES.npz] [--pairs]
+    .venv/bin/python benchmarks/train_pupil.py [--cache EYES.npz ...] [--pairs]
 
 Each face is rendered as the accuracy benchmark renders it (JPEG quality 80, 36-70 px between the irises) with
 both irises moved (`gaze_moved.py`) sideways, up and down, by fixed and by random shifts; the tracker's own fit
@@ -12,7 +12,8 @@ the real one, also where it answers the (labelled open) eyes closed. The target 
 centre in crop coordinates. A fifth of the `tune` photos (by a hash) is held out of training, for choosing how
 the pupil stage fuses the cue with its own fit. With `--pairs` it then trains each network on with real eyes
 looking up and down (the `columbia-eyes` tune people, persons 1-12), whose lids follow the gaze as no render's
-do; the committed weights were made so."""
+do; the committed weights were made so. Several caches, each collected alone (one per `GAZEPIPE_MODEL`, whose
+contour cuts the eyes), are trained on together: one set of networks for eyes cut by either landmark model."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import argparse
 import multiprocessing
 import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,11 @@ class Eyes:
         # caches collected before `closed` (session 7's) skipped every render answered closed
         fields.setdefault("closed", np.zeros(len(fields["crops"]), bool))
         return cls(**fields)
+
+    @classmethod
+    def joined(cls, parts: Sequence[Eyes]) -> Eyes:
+        """The eyes of several collections, one after another."""
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__})
 
 
 def _faces() -> list[tuple[str, testdata.ReferenceFace, np.ndarray, bool]]:
@@ -307,7 +313,9 @@ def errors(nets: pupil_net.Nets, eyes: Eyes) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cache", type=Path, help="the collected eyes: read if it exists, else written")
+    parser.add_argument("--cache", type=Path, nargs="+", default=[],
+                        help="the collected eyes: read if it exists, else written; several (each collected alone, "
+                        "say under another GAZEPIPE_MODEL) are read and trained on together")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=pupil_net.WEIGHTS)
     parser.add_argument("--seed", type=int, default=0)
@@ -315,12 +323,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="then train each network on with the columbia-eyes tune people's up/down pairs "
                         "(`tune_on_pairs`)")
     args = parser.parse_args(argv)
-    if args.cache is not None and args.cache.exists():
-        eyes = Eyes.load(args.cache)
+    if args.cache and all(path.exists() for path in args.cache):
+        eyes = Eyes.joined([Eyes.load(path) for path in args.cache])
+    elif len(args.cache) > 1:
+        parser.error("several caches are only read: collect each alone first")
     else:
         eyes = collect(args.jobs)
-        if args.cache is not None:
-            eyes.save(args.cache)
+        if args.cache:
+            eyes.save(args.cache[0])
     fit = ~eyes.held_out
     crops, targets = eyes.crops[fit].astype(np.float32), eyes.targets[fit]
     first, second = train(crops, targets, args.seed), train(crops, targets, args.seed, fine=True)
