@@ -23,8 +23,8 @@ PRUNED_FILE = f"shape_predictor_68_face_landmarks_{PRUNED_STAGES}x{PRUNED_TREES}
 PRUNED_SHA256 = "985a517988196ad2b5bab080088b6eb2b6b3c8cb90a80a13d34eb4294c414c80"
 MODEL_ENV = "GAZEPIPE_MODEL"
 FULL = "full"  # GAZEPIPE_MODEL=full (the default): the model as face_recognition_models ships it
-# GAZEPIPE_MODEL=pruned: its first 8 stages of 250 trees, about a third of the fit's cost. Not the default: on the
-# held-out faces the pupils found on its eye contour are worse (docs/performance.md, "The landmark model").
+# GAZEPIPE_MODEL=pruned: its first 8 stages of 250 trees, about a third of the fit's cost. Not the default: on hard and
+# small faces the pupils and eye state found on its eye contour are worse (models/README.md, docs/accuracy.md).
 PRUNED = "pruned"
 CACHE_ENV = "GAZEPIPE_MODEL_CACHE"
 
