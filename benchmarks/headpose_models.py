@@ -68,20 +68,21 @@ def main() -> None:
           f"({len(faces) - len(both)} another face or none); degrees, 62 px between the irises")
     header = " ".join(f"{'|yaw| ' + f'{lo:.0f}-{hi:.0f}':>12}" for lo, hi in YAW_BANDS)
     print(f"{'model':>10} {'yaw err med':>11} {'p95':>6} {'pitch err med':>13} {'p95':>6} | shrink: {header}")
-    counts = [int(np.sum((np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi))) for lo, hi in YAW_BANDS]
+    in_band = [(np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi) for lo, hi in YAW_BANDS]
+    counts = [int(band.sum()) for band in in_band]
     yaws = []
-    report: dict[str, object] = {"split": args.split, "faces": len(faces), "fitted": len(both), "models": {}}
+    rows: dict[str, dict[str, object]] = {}
+    report: dict[str, object] = {"split": args.split, "faces": len(faces), "fitted": len(both), "models": rows}
     for m, model in enumerate(args.models):
         pose = np.array([found[i][m] for i in both])
         yaws.append(pose[:, 0])
         error = np.abs(pose - human)
         shrink = np.abs(pose[:, 0]) - np.abs(human[:, 0])
-        in_band = [(np.abs(human[:, 0]) >= lo) & (np.abs(human[:, 0]) < hi) for lo, hi in YAW_BANDS]
         bands = [float(np.median(shrink[band])) if band.any() else None for band in in_band]
         row = {"yaw_median": float(np.median(error[:, 0])), "yaw_p95": float(np.percentile(error[:, 0], 95)),
                "pitch_median": float(np.median(error[:, 1])), "pitch_p95": float(np.percentile(error[:, 1], 95)),
                "shrink_by_band": bands}
-        report["models"][model] = row  # type: ignore[index]
+        rows[model] = row
         print(f"{model:>10} {row['yaw_median']:>11.2f} {row['yaw_p95']:>6.2f} {row['pitch_median']:>13.2f}"
               f" {row['pitch_p95']:>6.2f} | shrink: " + " ".join(f"{b:>12.2f}" if b is not None else f"{'-':>12}"
                                                                 for b in bands))
