@@ -45,6 +45,7 @@ from gazepipe.tracking import eye_state
 from gazepipe.tracking.calibration import ThresholdCalibration
 from gazepipe.tracking.face import centre_radius
 from gazepipe.tracking.tracker import GazeTracker
+from gazepipe.tracking.types import TrackOutput
 
 SIZES = (62.0, 45.0, 90.0)
 CALIBRATION_FRAMES = 5
@@ -212,12 +213,18 @@ def annotated_frames(size: float) -> Iterable[Frame]:
                     None, None, contours)
 
 
-def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
+def calibrated_track(tracker: GazeTracker, grey: np.ndarray) -> TrackOutput:
+    """The tracker's answer on its CALIBRATION_FRAMES-th pass over one frame, with a fresh ThresholdCalibration."""
     calibration = ThresholdCalibration()
-    out = tracker.track(frame.grey, calibration.hints())
+    out = tracker.track(grey, calibration.hints())
     for _ in range(CALIBRATION_FRAMES - 1):
         calibration.update(out)
-        out = tracker.track(frame.grey, calibration.hints(out))
+        out = tracker.track(grey, calibration.hints(out))
+    return out
+
+
+def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
+    out = calibrated_track(tracker, frame.grey)
     pupils = (np.array([out.pupil_left, out.pupil_right])
               if out.pupil_left is not None and out.pupil_right is not None else None)
     result = _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
