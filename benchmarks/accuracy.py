@@ -15,7 +15,9 @@ person; the table reports the other half (`--split test`, the default). `faces-h
 photo (`testdata.helen_afw_split`) and adds per-category figures (`categories.py`), open eyes answered closed,
 the vertical ratio against the human lids and irises moved up and down; `--columbia` runs the pupil stage on
 real eyes with a known gaze (`columbia.py`), on the people of `--split` (split once by person,
-`testdata.columbia_split`)."""
+`testdata.columbia_split`). The session sets (`--set helen_moved_session helen_vertical_session`) play each face
+as a webcam session instead: its centre render, as a still webcam shows it, for WARM_FRAMES frames, then each moved
+render as the next frame (`run_session`); the still frames' figures stay the headline."""
 
 from __future__ import annotations
 
@@ -53,7 +55,9 @@ from gazepipe.tracking.types import TrackOutput
 SIZES = (62.0, 45.0, 90.0)
 CALIBRATION_FRAMES = 5
 JPEG_QUALITY = 80
-WARM_FRAMES = 25  # a session's still frames before its measured ones: the lid reference's window mostly full
+# a session's still frames before its measured ones: its thresholds (from 5 frames) and closure threshold (from 20,
+# `calibration`) in force
+WARM_FRAMES = 25
 
 SIDEWAYS = tuple((x, 0.0) for x in SHIFTS)  # faces-helen-afw's moves (sideways, down) in iris radii
 VERTICAL = tuple((0.0, y) for y in VERTICAL_SHIFTS)
@@ -266,19 +270,17 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
 
 
 def run_session(tracker: GazeTracker, session: Session) -> list[Result]:
-    """The session's frames, each tracked from the one before with the session's calibration (thresholds,
-    closure threshold, lid reference), which every frame updates; the jitter is seeded by the face."""
+    """Each of the session's frames tracked as the frame after its still ones, from the calibration (thresholds,
+    closure threshold) and face those left: from one state, so that the renders are compared and not the state's
+    drift (three frames alike, another face of the photo followed, would otherwise read a session state that moves
+    with each and could order by chance). The jitter is seeded by the face."""
     rng = np.random.default_rng(zlib.crc32(session.frames[0].face.encode()))
     calibration, out = ThresholdCalibration(), None
     for _ in range(WARM_FRAMES):
         out = tracker.track(jittered(session.still, rng), calibration.hints(out))
         calibration.update(out)
-    results = []
-    for frame in session.frames:
-        out = tracker.track(frame.grey, calibration.hints(out))
-        calibration.update(out)
-        results.append(_ours(frame, out))
-    return results
+    hints = calibration.hints(out)
+    return [_ours(frame, tracker.track(frame.grey, hints)) for frame in session.frames]
 
 
 def _ours(frame: Frame, out: TrackOutput) -> Result:

@@ -31,7 +31,7 @@ from gazepipe.front.session import Frame, Session
 from gazepipe.offline.reader import ReadAhead
 from gazepipe.offline.recording import Recording, RecordingError, VideoFrame
 from gazepipe.protocol import ServerMessage, server_msgpack_decoder
-from gazepipe.tracking.types import Lids, TrackHints, TrackOutput, following
+from gazepipe.tracking.types import TrackHints, TrackOutput, following
 from gazepipe.workers.worker import die_with_parent
 
 log = logging.getLogger("gazepipe.analyze")
@@ -55,13 +55,11 @@ def analysis_settings(base: Settings, workers: int, window: int, socket_path: Pa
 
 @dataclass(frozen=True)
 class _Following:
-    """What the frames after one are tracked from: its measurements, the thresholds, the lids and the last
-    detection."""
+    """What the frames after one are tracked from: its measurements, the thresholds and the last detection."""
 
     last: TrackOutput | None = None
     thresholds: tuple[float, float] | None = None
     closed_above: float | None = None
-    lids: tuple[Lids | None, Lids | None] = (None, None)
     last_detect: float = -1e9
 
 
@@ -94,7 +92,7 @@ class RecordingSession(Session):
         detect = now - max(state.last_detect, self._requested_detect) >= self._detect_every_s
         if detect:
             self._requested_detect = now
-        return following(state.last, state.thresholds, detect, state.closed_above, state.lids)
+        return following(state.last, state.thresholds, detect, state.closed_above)
 
     def answer_tracked(self, frame: Frame, out: TrackOutput, track_ms: float) -> None:
         self.frames_processed += 1
@@ -104,7 +102,7 @@ class RecordingSession(Session):
             self.follow(frame, out)
             calibration = self.calibration
             self._after.append((frame.seq, _Following(out, calibration.thresholds, calibration.closed_above,
-                                                      calibration.lids, self._last_detect)))
+                                                      self._last_detect)))
             self._answer_tracked(frame, out, track_ms, arrived)
 
         self.in_order(frame.ordinal, in_turn)

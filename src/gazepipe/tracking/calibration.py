@@ -1,6 +1,5 @@
 """Per-session thresholds: each eye's binarisation threshold, a running median of what the tracker observed on
-recent frames, and the closure threshold, from the session's own recent closed scores; with them, the session's
-lid reference (`lid_reference`)."""
+recent frames, and the closure threshold, from the session's own recent closed scores."""
 
 from __future__ import annotations
 
@@ -8,8 +7,7 @@ from collections import deque
 from statistics import median
 
 from gazepipe.tracking import eye_state
-from gazepipe.tracking.lid_reference import LidReference
-from gazepipe.tracking.types import Lids, TrackHints, TrackOutput, following
+from gazepipe.tracking.types import TrackHints, TrackOutput, following
 
 WINDOW = 30  # frames: at 15-30 FPS, a lighting change is followed within one to two seconds
 MIN_OBSERVATIONS = 5
@@ -26,16 +24,14 @@ class ThresholdCalibration:
         self._observed: tuple[deque[float], deque[float]] = (deque(maxlen=window), deque(maxlen=window))
         self._min = min_observations
         self._closed_scores: deque[float] = deque(maxlen=CLOSED_WINDOW)
-        self._lids = LidReference()
 
     def update(self, out: TrackOutput) -> None:
-        """Adds one frame's observed thresholds (eyes without a pupil add nothing), closed score and lids."""
+        """Adds one frame's observed thresholds (eyes without a pupil add nothing) and closed score."""
         for values, observed in zip(self._observed, out.threshold_observed, strict=True):
             if observed is not None:
                 values.append(float(observed))
         if out.closed_score is not None:
             self._closed_scores.append(out.closed_score)
-        self._lids.update(out)
 
     @property
     def thresholds(self) -> tuple[float, float] | None:
@@ -53,12 +49,7 @@ class ThresholdCalibration:
             return None
         return eye_state.session_closed_above(list(self._closed_scores))
 
-    @property
-    def lids(self) -> tuple[Lids | None, Lids | None]:
-        """Each eye's lid reference (`LidReference.lids`)."""
-        return self._lids.lids
-
     def hints(self, previous: TrackOutput | None = None, detect: bool = False) -> TrackHints:
         """The next frame's hints: the face followed from `previous` (the stream's last tracked frame), with
-        these thresholds and lids."""
-        return following(previous, self.thresholds, detect, self.closed_above, self.lids)
+        these thresholds."""
+        return following(previous, self.thresholds, detect, self.closed_above)

@@ -102,14 +102,6 @@ class Eye:
         y = self.crop_points[:, 1]
         return float(y[1] + y[2]) / 2.0, float(y[4] + y[5]) / 2.0
 
-    @property
-    def lid_offsets(self) -> tuple[float, float]:
-        """`lid_heights` below the corner axis in fractions of the corner span: the same for the same eye at any
-        distance and roll (`lid_reference`)."""
-        upper, lower = self.lid_heights
-        axis = float(self.crop_points[0, 1])
-        return (upper - axis) / EYE_WIDTH, (lower - axis) / EYE_WIDTH
-
     @cached_property
     def lid_columns(self) -> tuple[np.ndarray, np.ndarray]:
         """`lid_lines` at every crop column (computed once per eye: do not modify them)."""

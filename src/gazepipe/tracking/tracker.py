@@ -27,7 +27,7 @@ from gazepipe.tracking.face import (
 )
 from gazepipe.tracking.headpose import head_pose
 from gazepipe.tracking.pupil import OUTSIDE_FRAME, Pupil, locate, searched
-from gazepipe.tracking.types import Box, Lids, Point, TrackHints, TrackOutput
+from gazepipe.tracking.types import Box, Point, TrackHints, TrackOutput
 
 # A followed fit is trusted only while the head turned less than this between frames (degrees of yaw or
 # pitch): in a box still placed for the old pose a fit lands between the old pose and the new one (with
@@ -45,7 +45,6 @@ MAX_TURN = 10.0
 # not ordered up and down").
 UPPER_LID_PRIOR = 0.3
 UPPER_LID_RAISE = 0.03
-SESSION_LIDS = 1.0
 
 # A face just lost (turned beyond the frontal detector, covered, looking away) mostly comes back where it was, a few
 # frames later: for LOST_FRAMES frames after it was last seen, each frame first searches a window around its last
@@ -99,7 +98,7 @@ class GazeTracker:
             learned = iter(pupil_net.centres(inside) if inside else ())
             pupils = [locate(e, t, next(learned)) if searched(e) else OUTSIDE_FRAME
                       for e, t in zip(eyes, thresholds, strict=True)]
-        horizontal, vertical = _ratios(eyes, pupils, hints.lids)
+        horizontal, vertical = _ratios(eyes, pupils)
         frame_points: list[Point | None] = [
             None if p.centre is None else _point(e.map_to_frame(np.array([p.centre]))[0])
             for e, p in zip(eyes, pupils, strict=True)
@@ -126,8 +125,6 @@ class GazeTracker:
             closed_score=closed_score,
             head_pose=face.pose,
             threshold_observed=(pupils[0].threshold, pupils[1].threshold),
-            lids_observed=(None if pupils[0].centre is None else eyes[0].lid_offsets,
-                           None if pupils[1].centre is None else eyes[1].lid_offsets),
         )
 
     def _find_face(self, grey: np.ndarray, hints: TrackHints) -> _Face | None:
@@ -234,23 +231,19 @@ def _point(p: np.ndarray) -> Point:
     return (float(p[0]), float(p[1]))
 
 
-def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil],
-            lids: tuple[Lids | None, Lids | None] = (None, None)) -> tuple[float | None, float | None]:
-    """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids (the
-    session's `lids` where it has them), each within 0..1 as the protocol promises (a contour fitted nearly shut
-    would otherwise divide by an opening of nothing)."""
+def _ratios(eyes: tuple[Eye, Eye], pupils: list[Pupil]) -> tuple[float | None, float | None]:
+    """The pupils' mean position along the corner axis (0 at the image-left corner) and between the lids, each
+    within 0..1 as the protocol promises (a contour fitted nearly shut would otherwise divide by an opening of
+    nothing)."""
     horizontal: list[float] = []
     vertical: list[float] = []
-    for eye, pupil, reference in zip(eyes, pupils, lids, strict=True):
+    for eye, pupil in zip(eyes, pupils, strict=True):
         if pupil.centre is None:
             continue
         x, y = pupil.centre
         (left, axis), right = eye.crop_points[0], eye.crop_points[3, 0]
         horizontal.append((x - left) / max(right - left, 1e-6))
         upper, lower = eye.lid_heights
-        if reference is not None:
-            upper += SESSION_LIDS * (axis + reference[0] * EYE_WIDTH - upper)
-            lower += SESSION_LIDS * (axis + reference[1] * EYE_WIDTH - lower)
         upper += UPPER_LID_PRIOR * (axis - MEDIAN_UPPER_LID * EYE_WIDTH - upper)
         upper -= UPPER_LID_RAISE * (lower - upper)
         vertical.append((y - upper) / max(lower - upper, 1.0))  # crop pixels: 1/40 of the corner span

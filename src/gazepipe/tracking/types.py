@@ -6,8 +6,6 @@ import msgspec
 
 Point = tuple[float, float]
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
-# an eye's upper and lower lid across its corner axis (downwards), in fractions of the corner span (`Eye.lid_offsets`)
-Lids = tuple[float, float]
 
 
 class TrackHints(msgspec.Struct, frozen=True):
@@ -23,7 +21,6 @@ class TrackHints(msgspec.Struct, frozen=True):
     lost_frames: int = 0  # frames without a face since then
     thresholds: tuple[float, float] | None = None  # binarisation threshold per eye (image-left, image-right)
     closed_above: float | None = None  # the session's closure threshold (`ThresholdCalibration.closed_above`)
-    lids: tuple[Lids | None, Lids | None] = (None, None)  # the session's lid reference per eye (`LidReference`)
     detect: bool = False  # run the full-frame face detector; with a face box, only for a larger face; with a lost
     # box, only for a face larger than one found again there (the loss's own whole-frame searches: `tracker`)
 
@@ -54,19 +51,17 @@ class TrackOutput(msgspec.Struct):
     closed_score: float | None = None  # how surely the eyes are closed, 0..1: compared with the closure threshold
     head_pose: tuple[float, float, float] | None = None  # yaw, pitch, roll in degrees
     threshold_observed: tuple[float | None, float | None] = (None, None)  # each eye's best threshold on this frame
-    lids_observed: tuple[Lids | None, Lids | None] = (None, None)  # each eye's lids on this frame, if open with a pupil
 
 
 def following(previous: TrackOutput | None, thresholds: tuple[float, float] | None = None,
-              detect: bool = False, closed_above: float | None = None,
-              lids: tuple[Lids | None, Lids | None] = (None, None)) -> TrackHints:
+              detect: bool = False, closed_above: float | None = None) -> TrackHints:
     """The hints that track the next frame of a stream whose last tracked frame gave `previous`."""
     if previous is None or not previous.face_found:
-        return TrackHints(thresholds=thresholds, closed_above=closed_above, lids=lids, detect=detect,
+        return TrackHints(thresholds=thresholds, closed_above=closed_above, detect=detect,
                           after_no_face=previous is not None,
                           lost_box=None if previous is None else previous.lost_box,
                           lost_frames=0 if previous is None else previous.lost_frames)
     return TrackHints(face_box=previous.face_box, face_patch=previous.face_patch,
                       face_placement=previous.face_placement, head_pose=previous.head_pose,
                       unconfirmed=previous.unconfirmed,
-                      thresholds=thresholds, closed_above=closed_above, lids=lids, detect=detect)
+                      thresholds=thresholds, closed_above=closed_above, detect=detect)
