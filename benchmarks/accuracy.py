@@ -15,19 +15,24 @@ person; the table reports the other half (`--split test`, the default). `faces-h
 photo (`testdata.helen_afw_split`) and adds per-category figures (`categories.py`), open eyes answered closed,
 the vertical ratio against the human lids and irises moved up and down; `--columbia` runs the pupil stage on
 real eyes with a known gaze (`columbia.py`), on the people of `--split` (split once by person,
-`testdata.columbia_split`)."""
+`testdata.columbia_split`). The session sets (`--set helen_moved_session helen_vertical_session`) play each face
+as a webcam session instead: its centre render, as a still webcam shows it, for WARM_FRAMES frames, then each moved
+render as the next frame (`run_session`); the still frames' figures stay the headline."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import multiprocessing
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import columbia
 import cv2
@@ -50,6 +55,15 @@ from gazepipe.tracking.types import TrackOutput
 SIZES = (62.0, 45.0, 90.0)
 CALIBRATION_FRAMES = 5
 JPEG_QUALITY = 80
+# a session's still frames before its measured ones: its thresholds (from 5 frames) and closure threshold (from 20,
+# `calibration`) in force
+WARM_FRAMES = 25
+
+SIDEWAYS = tuple((x, 0.0) for x in SHIFTS)  # faces-helen-afw's moves (sideways, down) in iris radii
+VERTICAL = tuple((0.0, y) for y in VERTICAL_SHIFTS)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -99,6 +113,17 @@ def read_colour(path: Path) -> np.ndarray:
 def webcam_grey(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """The frame as a worker receives it: rendered, JPEG-encoded at quality 80 and decoded to grey."""
     return decode_grey(testdata.encode_jpeg(testdata.webcam_frame(image, transform), JPEG_QUALITY))
+
+
+def jittered(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The frame moved by up to a pixel each way and through JPEG again, as a still person's webcam frames
+    differ."""
+    dx, dy = rng.uniform(-1.0, 1.0, 2)
+    moved = cv2.warpAffine(grey, np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]), grey.shape[::-1],
+                           borderMode=cv2.BORDER_REPLICATE)
+    decoded = cv2.imdecode(np.frombuffer(testdata.encode_jpeg(moved), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert decoded is not None  # our own encoder's JPEG
+    return decoded
 
 
 def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -200,6 +225,23 @@ def helen_frames(faces: list[HelenFace], size: float, moves: tuple[tuple[float, 
                         categories=helen.looks.categories(), down=down, radius=radius)
 
 
+@dataclass
+class Session:
+    """A face played as one webcam session: `still` shown WARM_FRAMES times, jittered, then `frames`."""
+
+    still: np.ndarray
+    frames: list[Frame]
+
+
+def helen_sessions(faces: list[HelenFace], size: float,
+                   moves: tuple[tuple[float, float], ...]) -> Iterable[Session]:
+    """`helen_frames` per face, after the face's centre render (the irises rendered in place) as a still webcam
+    shows it."""
+    for helen in faces:
+        centre = next(iter(helen_frames([helen], size, ((0.0, 0.0),))))
+        yield Session(centre.grey, list(helen_frames([helen], size, moves)))
+
+
 def annotated_frames(size: float) -> Iterable[Frame]:
     """`faces/` faces framed by their annotated eye centres; lenna's human-labelled pupils as truth, the
     centres of the eye contours elsewhere (a rough reference for faces that look at the camera)."""
@@ -224,7 +266,24 @@ def calibrated_track(tracker: GazeTracker, grey: np.ndarray) -> TrackOutput:
 
 
 def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
-    out = calibrated_track(tracker, frame.grey)
+    return _ours(frame, calibrated_track(tracker, frame.grey))
+
+
+def run_session(tracker: GazeTracker, session: Session) -> list[Result]:
+    """Each of the session's frames tracked as the frame after its still ones, from the calibration (thresholds,
+    closure threshold) and face those left: from one state, so that the renders are compared and not the state's
+    drift (three frames alike, another face of the photo followed, would otherwise read a session state that moves
+    with each and could order by chance). The jitter is seeded by the face."""
+    rng = np.random.default_rng(zlib.crc32(session.frames[0].face.encode()))
+    calibration, out = ThresholdCalibration(), None
+    for _ in range(WARM_FRAMES):
+        out = tracker.track(jittered(session.still, rng), calibration.hints(out))
+        calibration.update(out)
+    hints = calibration.hints(out)
+    return [_ours(frame, tracker.track(frame.grey, hints)) for frame in session.frames]
+
+
+def _ours(frame: Frame, out: TrackOutput) -> Result:
     pupils = (np.array([out.pupil_left, out.pupil_right])
               if out.pupil_left is not None and out.pupil_right is not None else None)
     result = _result(frame, out.face_found, pupils, out.horizontal_ratio, out.vertical_ratio)
@@ -238,22 +297,32 @@ def run_ours(tracker: GazeTracker, frame: Frame) -> Result:
     return result
 
 
-_forked_tracker: GazeTracker | None = None  # the parent's tracker, inherited by the forked workers of `track_all`
+_forked_tracker: GazeTracker | None = None  # the parent's tracker, inherited by the forked workers of `_map`
 
 
 def track_all(tracker: GazeTracker, frames: Iterable[Frame], jobs: int) -> list[Result]:
     """`run_ours` over `frames`, in order; with `jobs` > 1 in forked workers that share the parent's model."""
+    return _map(tracker, run_ours, frames, jobs, 4)
+
+
+def track_sessions(tracker: GazeTracker, sessions: Iterable[Session], jobs: int) -> list[Result]:
+    """`run_session` over `sessions`, their results in order, as `track_all`."""
+    return [r for results in _map(tracker, run_session, sessions, jobs, 1) for r in results]
+
+
+def _map(tracker: GazeTracker, run: Callable[[GazeTracker, T], R], items: Iterable[T], jobs: int,
+         chunksize: int) -> list[R]:
     if jobs <= 1:
-        return [run_ours(tracker, f) for f in frames]
+        return [run(tracker, item) for item in items]
     global _forked_tracker
     _forked_tracker = tracker
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        return list(pool.imap(_run_forked, frames, chunksize=4))
+        return list(pool.imap(functools.partial(_run_forked, run), items, chunksize=chunksize))
 
 
-def _run_forked(frame: Frame) -> Result:
+def _run_forked(run: Callable[[GazeTracker, T], R], item: T) -> R:
     assert _forked_tracker is not None
-    return run_ours(_forked_tracker, frame)
+    return run(_forked_tracker, item)
 
 
 def run_baseline(baseline: GazeTrackingBaseline, frame: Frame) -> Result:
@@ -441,7 +510,8 @@ def _commit() -> str:
         return "unknown"
 
 
-SETS = ("wild", "wild_moved", "annotated", "helen", "helen_moved", "helen_vertical")
+SETS = ("wild", "wild_moved", "annotated", "helen", "helen_moved", "helen_vertical", "helen_moved_session",
+        "helen_vertical_session")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -457,7 +527,9 @@ def main(argv: list[str] | None = None) -> int:
                              "untuned half)")
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="inter-iris distances")
     parser.add_argument("--set", choices=SETS, nargs="+", dest="sets",
-                        help="only these face sets (default: every set of the folders given)")
+                        help="only these face sets (default: every set of the folders given but the sessions, "
+                             "which play each face as a webcam session: its centre render as a still webcam shows "
+                             "it, then its moved renders)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="track face sets in this many forked processes (the results do not change)")
     parser.add_argument("--limit", type=int,
@@ -469,13 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, dict] = {"faces": {}, "eyes": {}, "baseline": {"faces": {}, "eyes": {}}, "categories": {}}
     for folder in args.faces:
         sets: list[tuple[str, Callable[[float], Iterable[Frame]], bool]] = []
+        sessions: list[tuple[str, Callable[[float], Iterable[Session]], bool]] = []
         if folder.name == testdata.HELEN_AFW:
             helen, report["helen_faces"] = helen_faces(args.split, args.limit)
             sets += [("helen", lambda s, h=helen: helen_frames(h, s, ()), False),  # type: ignore[misc]
-                     ("helen_moved", lambda s, h=helen: helen_frames(  # type: ignore[misc]
-                         h, s, tuple((x, 0.0) for x in SHIFTS)), True),
-                     ("helen_vertical", lambda s, h=helen: helen_frames(  # type: ignore[misc]
-                         h, s, tuple((0.0, y) for y in VERTICAL_SHIFTS)), False)]
+                     ("helen_moved", lambda s, h=helen: helen_frames(h, s, SIDEWAYS), True),  # type: ignore[misc]
+                     ("helen_vertical", lambda s, h=helen: helen_frames(h, s, VERTICAL), False)]  # type: ignore[misc]
+            sessions += [("helen_moved_session",
+                          lambda s, h=helen: helen_sessions(h, s, SIDEWAYS), True),  # type: ignore[misc]
+                         ("helen_vertical_session",
+                          lambda s, h=helen: helen_sessions(h, s, VERTICAL), False)]  # type: ignore[misc]
         elif (folder / "reference_mediapipe.json").is_file():
             wild = _wild_split(args.split)[: args.limit]
             sets += [("wild", lambda s, w=wild: wild_frames(w, s, moved=False), False),  # type: ignore[misc]
@@ -488,13 +563,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for size in args.sizes:
                 key = f"{name}_{size:g}"
-                results = track_all(tracker, frames_of(size), args.jobs)
-                report["faces"][key] = summarise(results, with_slope)
-                if results and results[0].categories is not None:
-                    report["categories"][key] = by_category(results, with_slope)
+                _add(report, key, track_all(tracker, frames_of(size), args.jobs), with_slope)
                 if baseline is not None:
                     report["baseline"]["faces"][key] = summarise(
                         [run_baseline(baseline, f) for f in frames_of(size)], with_slope)
+        for name, sessions_of, with_slope in sessions:
+            if name in (args.sets or ()):
+                for size in args.sizes:
+                    _add(report, f"{name}_{size:g}", track_sessions(tracker, sessions_of(size), args.jobs), with_slope)
     if args.eyes:
         # our appearance classifier on the patches as they are, and the whole tracker (aspect ratio and
         # appearance) on a face wearing them; GazeTracking's rule needs landmarks, so only the latter
@@ -526,6 +602,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _add(report: dict[str, dict], key: str, results: list[Result], slope: bool) -> None:
+    """One set's summary, and its categories' where it has them."""
+    report["faces"][key] = summarise(results, slope)
+    if results and results[0].categories is not None:
+        report["categories"][key] = by_category(results, slope)
+
+
 def by_category(results: list[Result], slope: bool) -> dict[str, dict[str, dict[str, float | int | None]]]:
     """`summarise` over the frames of each band of each category."""
     bands: dict[str, dict[str, list[Result]]] = {}
@@ -551,20 +634,20 @@ HELEN_COLUMNS = ("n", "e05", "e10", "h_error", "slope", "false_closed", "other_f
 def print_table(report: dict[str, dict]) -> None:
     meta = report["meta"]
     print(f"gazepipe accuracy, {meta['date']}, commit {meta['commit']}, split {meta['split']}")
-    print(f"{'set':<22}{'tracker':<10}" + "".join(f"{c:>12}" for c in COLUMNS))
+    print(f"{'set':<26}{'tracker':<10}" + "".join(f"{c:>12}" for c in COLUMNS))
     for key, ours in report["faces"].items():
         rows = [("ours", ours)]
         if key in report["baseline"]["faces"]:
             rows.append(("baseline", report["baseline"]["faces"][key]))
         for who, summary in rows:
-            print(f"{key:<22}{who:<10}" + "".join(f"{_fmt(summary.get(c)):>12}" for c in COLUMNS))
+            print(f"{key:<26}{who:<10}" + "".join(f"{_fmt(summary.get(c)):>12}" for c in COLUMNS))
     eye_rows = [("eyes (patch)", "ours", report["eyes"]),
                 ("eyes (in face)", "ours", report["eyes"].get("in_face")),
                 ("eyes (in face)", "baseline", report["baseline"]["eyes"])]
     for name, who, eyes in eye_rows:
         if eyes:
             values = "".join(f"  {k} {_fmt(v)}" for k, v in eyes.items() if not isinstance(v, dict))
-            print(f"{name:<22}{who:<10}{values}")
+            print(f"{name:<26}{who:<10}{values}")
     if "helen_faces" in report:
         counts = report["helen_faces"]
         print(f"faces-helen-afw, split {meta['split']}: {counts['faces']} faces, {counts['eyes_hidden']} left out "
@@ -579,7 +662,7 @@ def print_table(report: dict[str, dict]) -> None:
             print(f"  {name:<26}" + "".join(f"{_fmt(summary.get(c)):>16}" for c in HELEN_COLUMNS))
     if "columbia" in report:
         values = "".join(f"  {k} {_fmt(v)}" for k, v in report["columbia"].items() if k != "per_group")
-        print(f"{'columbia-eyes':<22}{'ours':<10}{values}")
+        print(f"{'columbia-eyes':<26}{'ours':<10}{values}")
 
 
 def _fmt(value: object) -> str:

@@ -21,7 +21,7 @@ from collections import defaultdict
 import cv2
 import numpy as np
 import testdata
-from accuracy import PastedEyes, eye_patches, read_colour, webcam_grey
+from accuracy import PastedEyes, eye_patches, jittered, read_colour, webcam_grey
 from categories import OPEN, looks
 
 from gazepipe.model import predictor_path
@@ -30,16 +30,6 @@ from gazepipe.tracking.eye_state import CLOSED_ABOVE
 from gazepipe.tracking.tracker import GazeTracker
 
 OPEN_FRAMES = 5  # open frames measured after the warm-up
-
-
-def jittered(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The frame moved by up to a pixel each way and through JPEG again."""
-    dx, dy = rng.uniform(-1.0, 1.0, 2)
-    moved = cv2.warpAffine(grey, np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]), grey.shape[::-1],
-                           borderMode=cv2.BORDER_REPLICATE)
-    decoded = cv2.imdecode(np.frombuffer(testdata.encode_jpeg(moved), np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert decoded is not None  # our own encoder's JPEG
-    return decoded
 
 
 def session(tracker: GazeTracker, face: testdata.ReferenceFace, closed_patches: list[np.ndarray], warm: int,

@@ -63,6 +63,27 @@ def test_accuracy_benchmark_on_helen_afw_and_columbia() -> None:
     # the pupil's x follows the real eyes' sideways gaze (about 0.96 at ef9bfbc)
     assert columbia["x_rank_median"] > 0.8
     assert "helen_vertical_62 by category" in result.stdout and "columbia-eyes" in result.stdout
+    assert not any("session" in key for key in faces)  # the sessions only when named
+
+
+def test_accuracy_benchmark_plays_faces_as_sessions() -> None:
+    """The session sets: each face's moved renders tracked as the frame after its centre render, shown as a still
+    webcam shows it, with the same measures as the still frames."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"),
+         "--faces", str(testdata.data_root() / "faces-helen-afw"),
+         "--set", "helen_vertical", "helen_vertical_session", "helen_moved_session",
+         "--json", "--limit", "2", "--sizes", "62", "--split", "all"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    faces = report["faces"]
+    assert set(faces) == {"helen_vertical_62", "helen_vertical_session_62", "helen_moved_session_62"}
+    session = faces["helen_vertical_session_62"]
+    assert session["n"] == faces["helen_vertical_62"]["n"] == 6 and faces["helen_moved_session_62"]["n"] == 8
+    assert session["slope_y"] is not None and 0.0 <= session["v_order"] <= 1.0
+    assert faces["helen_moved_session_62"]["slope"] is not None
+    assert set(report["categories"]) == set(faces)
 
 
 def test_helen_afw_split_keeps_each_photo_on_one_side() -> None:

@@ -8,8 +8,7 @@ import dlib
 import numpy as np
 import pytest
 import testdata
-from accuracy import PastedEyes, calibrated_track, eye_patches, read_colour, webcam_grey
-from eye_state_session import jittered
+from accuracy import PastedEyes, calibrated_track, eye_patches, jittered, read_colour, webcam_grey
 from gaze_moved import IRIS_CENTRES, move_gaze
 
 from gazepipe.model import predictor_path
