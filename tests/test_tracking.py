@@ -228,10 +228,10 @@ def test_a_closed_eye_is_reported_closed(tracker: GazeTracker) -> None:
     answers = [tracker.track(pasted.frame_with(p)).eyes_closed for p in patches]
     closed_answers = [a for a, c in zip(answers, closed, strict=True) if c]
     open_answers = [a for a, c in zip(answers, closed, strict=True) if not c]
-    # Two of the twelve pasted closed eyes are answered open: on both, dlib fits a wide-open contour to the pasted
-    # patch, so the classifier is not asked (the networks trained on pasted closed eyes too catch the third, which
-    # they called open before; docs/accuracy.md, "Closed eyes cut as the tracker cuts them").
-    assert sum(closed_answers) >= len(closed_answers) - 2
+    # Three of the twelve pasted closed eyes are answered open: on two, dlib fits a wide-open contour to the pasted
+    # patch (the classifier is not asked), and one the classifier retrained for narrow open eyes calls open
+    # (docs/accuracy.md: CEW in a face 91.7 -> 91.2 %, open eyes answered closed 3.6 -> 0.9 %).
+    assert sum(closed_answers) >= len(closed_answers) - 3
     assert sum(open_answers) <= 2
     closed_out = next(tracker.track(pasted.frame_with(p)) for p, c in zip(patches, closed, strict=True) if c)
     if closed_out.eyes_closed:
@@ -308,7 +308,7 @@ def test_a_face_whose_open_eyes_look_closed_is_answered_open_once_its_session_kn
     pasted = PastedEyes(tracker, still)
     answers = [tracker.track(pasted.frame_with(p), calibration.hints(out)).eyes_closed
                for p, c in zip(patches, closed, strict=True) if c]
-    assert sum(answers) >= len(answers) * 2 // 3  # 32 of 40 here (34 with the fixed threshold)
+    assert sum(answers) >= len(answers) * 2 // 3  # 28 of 40 here (34 with the fixed threshold)
 
 
 def test_a_pupil_midway_between_the_corners_reads_half(tracker: GazeTracker) -> None:

@@ -1,11 +1,10 @@
 """Eye state: open or closed, from the eye's appearance, unless its landmark contour is wide open.
 
 The appearance classifier is an ensemble of small convolutional networks (two 3x3 convolutions with max
-pooling, one hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild"), on
-narrow and smiling open eyes of `faces-helen-afw`, and on CEW's eyes pasted into those faces and cut again as the
-tracker cuts them (both sets research use) with `benchmarks/train_eye_state.py`; only its weights ship, in
-`eye_state.npz`. A flat contour alone never says "closed": narrow open eyes have one too (dlib's aspect ratio is
-under 0.12 on some open eyes of faces-helen-afw)."""
+pooling, one hidden layer; NumPy only) over a 24x24 eye patch, trained on CEW ("Closed Eyes in the Wild") and
+on narrow and smiling open eyes of `faces-helen-afw` (both research use) with `benchmarks/train_eye_state.py`;
+only its weights ship, in `eye_state.npz`. A flat contour alone never says "closed": narrow open eyes have
+one too (dlib's aspect ratio is under 0.12 on some open eyes of faces-helen-afw)."""
 
 from __future__ import annotations
 
