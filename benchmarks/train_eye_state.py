@@ -11,7 +11,11 @@ CEW's open eyes are mostly wide open; trained on CEW alone the networks called n
 closed. The `faces-helen-afw` eyes are cut as the tracker cuts them, from webcam-like frames (62 px between the
 irises, JPEG quality 80, the gaze also moved sideways) with dlib's landmarks, and labelled by MediaPipe's
 openness. `--contours full pruned` cuts them with both landmark models, so that one set of weights serves either
-`GAZEPIPE_MODEL`."""
+`GAZEPIPE_MODEL`.
+
+Nearly every closed training eye is a CEW patch in CEW's own framing. `--pasted` adds CEW's tune patches, closed
+and open alike (so that the paste's seam is no cue), pasted over both eyes of the open faces of faces-helen-afw's
+tune half in the benchmarks' frames and cut again as the tracker cuts them from dlib's fit on the pasted frame."""
 
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import testdata
-from accuracy import eye_patches, read_colour, webcam_grey
+from accuracy import JPEG_QUALITY, PastedEyes, eye_patches, read_colour, webcam_grey
 from convnet_training import Adam, init, trunk_backward
 from gaze_moved import move_gaze
 
+from gazepipe.front.jpeg import decode_grey
 from gazepipe.model import predictor_path
 from gazepipe.tracking import eye_state
 from gazepipe.tracking.convnet import Activations
@@ -103,6 +108,18 @@ def train(patches: np.ndarray, closed: np.ndarray, seed: int = 0) -> dict[str, n
     return params
 
 
+def tracked_eyes(tracker: GazeTracker, face: testdata.ReferenceFace, grey: np.ndarray,
+                 transform: np.ndarray) -> tuple[Eye, Eye] | None:
+    """Both eyes as the tracker cuts them from `grey` (a detection, then a followed pass as in a session), or
+    None where it fits another face than `face`."""
+    out = tracker.track(grey)
+    out = tracker.track(grey, following(out))
+    if out.landmarks is None or not face.fitted_by(np.asarray(out.landmarks), transform):
+        return None
+    points = np.asarray(out.landmarks)
+    return Eye(grey, points[LEFT_POINTS]), Eye(grey, points[RIGHT_POINTS])
+
+
 def face_patches(tracker: GazeTracker) -> tuple[list[np.ndarray], list[bool]]:
     """The eyes of the `tune` half of `faces-helen-afw` with a clear label, as the tracker cuts them from
     webcam-like frames (a detection, then a followed pass as in a session); frames where the tracker fits
@@ -120,15 +137,42 @@ def face_patches(tracker: GazeTracker) -> tuple[list[np.ndarray], list[bool]]:
         transform = testdata.frame_transform(face.iris_left, face.iris_right)
         for shift in SHIFTS:
             grey = webcam_grey(move_gaze(image, mesh, shift)[0] if shift else image, transform)
-            out = tracker.track(grey)
-            out = tracker.track(grey, following(out))
-            if out.landmarks is None or not face.fitted_by(np.asarray(out.landmarks), transform):
+            eyes = tracked_eyes(tracker, face, grey, transform)
+            if eyes is None:
                 continue
-            for points, labelled, o in zip((LEFT_POINTS, RIGHT_POINTS), labels, openness, strict=True):
+            for eye, labelled, o in zip(eyes, labels, openness, strict=True):
                 if labelled:
-                    patches.append(eye_state.eye_patch(Eye(grey, np.asarray(out.landmarks)[points])))
+                    patches.append(eye_state.eye_patch(eye))
                     closed.append(o < CLOSED_BELOW)
     return patches, closed
+
+
+def pasted_patches(tracker: GazeTracker, hosts: list[testdata.ReferenceFace], cew: list[np.ndarray],
+                   cew_closed: list[bool]) -> tuple[list[np.ndarray], list[bool]]:
+    """Each CEW patch pasted over both eyes of one host face (`PastedEyes`; the hosts taken in turn), framed as
+    the benchmarks frame faces (62 px, JPEG quality 80 after the paste, as a camera would encode the eye), then cut
+    from the tracker's fit on that frame and labelled as the patch is. Hosts the tracker does not fit, and pasted
+    frames where it fits another face, give nothing."""
+    patches, closed = [], []
+    for h, face in enumerate(hosts):
+        transform = testdata.frame_transform(face.iris_left, face.iris_right)
+        still = webcam_grey(read_colour(face.file), transform)
+        if tracked_eyes(tracker, face, still, transform) is None:
+            continue
+        paste = PastedEyes(tracker, still)
+        for k in range(h, len(cew), len(hosts)):
+            grey = decode_grey(testdata.encode_jpeg(paste.frame_with(cew[k]), JPEG_QUALITY))
+            eyes = tracked_eyes(tracker, face, grey, transform)
+            if eyes is not None:
+                patches += [eye_state.eye_patch(eye) for eye in eyes]
+                closed += [cew_closed[k]] * 2
+    return patches, closed
+
+
+def open_tune_faces() -> list[testdata.ReferenceFace]:
+    """The faces of faces-helen-afw's tune half whose eyes are both open (MediaPipe openness >= OPEN_FROM)."""
+    return [f for f in testdata.helen_afw_faces() if testdata.helen_afw_split(f) == "tune"
+            and min(f.raw["openness_left"], f.raw["openness_right"]) >= OPEN_FROM]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,18 +183,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contours", nargs="+", metavar="MODEL",
                         help="cut the faces-helen-afw eyes with each of these landmark models (full, pruned or a "
                              "file, as GAZEPIPE_MODEL names them), each eye once per model; by default the workers'")
+    parser.add_argument("--pasted", action="store_true",
+                        help="also CEW's tune patches pasted into faces-helen-afw's open tune faces and cut again by "
+                             "the tracker (each patch once, both eyes)")
     parser.add_argument("--out", type=Path, default=eye_state.WEIGHTS)
     args = parser.parse_args(argv)
     patches, closed, sources = eye_patches(args.eyes)
     tune = [i for i, s in enumerate(sources) if testdata.patch_split(s) == "tune"]
-    tune += [i for i in tune if closed[i]] * (CLOSED_REPEAT - 1)
-    x_list = [patches[i] for i in tune]
-    y_list = [closed[i] for i in tune]
+    repeated = tune + [i for i in tune if closed[i]] * (CLOSED_REPEAT - 1)
+    x_list = [patches[i] for i in repeated]
+    y_list = [closed[i] for i in repeated]
     if args.helen_afw:
         for model in args.contours or [None]:
             more, more_closed = face_patches(GazeTracker(predictor_path(model)))
             x_list += more
             y_list += more_closed
+    if args.pasted:
+        more, more_closed = pasted_patches(GazeTracker(predictor_path()), open_tune_faces(),
+                                           [patches[i] for i in tune], [closed[i] for i in tune])
+        x_list += more
+        y_list += more_closed
     x = np.array(x_list, dtype=np.float32)
     y = np.array(y_list, dtype=np.float32)
     with multiprocessing.Pool(ENSEMBLE) as pool:  # one process per network: they train independently
